@@ -1,0 +1,65 @@
+-- +goose Up
+CREATE TABLE organizations (
+	id         TEXT PRIMARY KEY,
+	name       TEXT NOT NULL UNIQUE,
+	created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE recruiters (
+	id            TEXT PRIMARY KEY,
+	org_id        TEXT NOT NULL REFERENCES organizations(id),
+	email         TEXT NOT NULL UNIQUE,
+	role          TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'recruiter', 'viewer')),
+	password_hash TEXT NOT NULL,
+	disabled      BOOLEAN NOT NULL DEFAULT false,
+	created_at    TIMESTAMPTZ NOT NULL,
+	updated_at    TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE tasks (
+	id         TEXT PRIMARY KEY,
+	org_id     TEXT NOT NULL REFERENCES organizations(id),
+	name       TEXT NOT NULL,
+	version    TEXT NOT NULL,
+	digest     TEXT NOT NULL,
+	runtime    TEXT NOT NULL,
+	manifest   TEXT NOT NULL,
+	size_bytes BIGINT NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL,
+	UNIQUE (org_id, digest)
+);
+
+CREATE TABLE assessments (
+	id         TEXT PRIMARY KEY,
+	org_id     TEXT NOT NULL REFERENCES organizations(id),
+	task_id    TEXT NOT NULL REFERENCES tasks(id),
+	title      TEXT NOT NULL,
+	settings   TEXT NOT NULL,
+	created_by TEXT REFERENCES recruiters(id),
+	created_at TIMESTAMPTZ NOT NULL,
+	deleted_at TIMESTAMPTZ
+);
+CREATE INDEX assessments_org ON assessments(org_id, created_at);
+
+CREATE TABLE submissions (
+	id                TEXT PRIMARY KEY,
+	org_id            TEXT NOT NULL REFERENCES organizations(id),
+	assessment_id     TEXT NOT NULL REFERENCES assessments(id),
+	candidate_email   TEXT NOT NULL,
+	state             TEXT NOT NULL CHECK (state IN ('invited', 'open', 'submitted', 'evaluated')),
+	invite_hash       TEXT UNIQUE,
+	invite_expires_at TIMESTAMPTZ,
+	opened_at         TIMESTAMPTZ,
+	deadline_at       TIMESTAMPTZ,
+	submitted_at      TIMESTAMPTZ,
+	evaluated_at      TIMESTAMPTZ,
+	created_at        TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX submissions_assessment ON submissions(assessment_id, created_at);
+
+-- +goose Down
+DROP TABLE submissions;
+DROP TABLE assessments;
+DROP TABLE tasks;
+DROP TABLE recruiters;
+DROP TABLE organizations;

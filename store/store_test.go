@@ -1,0 +1,9 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/devmesh/devmesh/store/storetest"
+)
+
+func TestConformance(t *testing.T) { storetest.Run(t) }
