@@ -152,6 +152,7 @@ func openPostgres(ctx context.Context, url string, opts Options) (*DB, error) {
 	} else if cfg.MaxConns < 16 {
 		cfg.MaxConns = 16
 	}
+	cfg.ConnConfig.Tracer = newPGTracer()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", redactURL(cfg), err)

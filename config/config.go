@@ -1,0 +1,163 @@
+// Package config holds DevMesh's settings: defaults that work out of the
+// box, an optional YAML file, DEVMESH_* environment variables and command
+// line flags, in that order of precedence (later wins).
+//
+// Secrets (database passwords, provider keys, key material) come only from
+// the environment or from files named in the configuration, never from a
+// flag value, which any user could read with ps.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/devmesh/devmesh/internal/secret"
+)
+
+// Config is the whole configuration of one devmesh process.
+type Config struct {
+	// DataDir holds everything of the embedded mode: the SQLite file,
+	// blobs, keys and the self-signed certificate.
+	DataDir string `yaml:"data_dir"`
+	// Addr is the HTTPS listen address.
+	Addr string `yaml:"addr"`
+	// PublicURL is how browsers reach this server (invite links); empty
+	// means https://Addr.
+	PublicURL string `yaml:"public_url"`
+
+	// DatabaseURL names the database: empty for the SQLite file in
+	// DataDir, or postgres://... It may hold a password, so it is set
+	// from DEVMESH_DATABASE_URL or DatabaseURLFile, never a flag.
+	DatabaseURL     secret.String `yaml:"-"`
+	DatabaseURLFile string        `yaml:"database_url_file"`
+
+	// BlobURL names blob storage: empty for files in DataDir/blobs.
+	BlobURL string `yaml:"blob_url"`
+
+	// TLSCert and TLSKey are PEM files of the operator's certificate.
+	// Empty in embedded mode: a self-signed certificate is created in
+	// DataDir on first start.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// InsecureHTTP serves plain HTTP. Refused on a non-loopback address
+	// unless set; logged as a warning at every start.
+	InsecureHTTP bool `yaml:"insecure_http"`
+
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+
+	// InviteTTL is how long an invite stays valid.
+	InviteTTL time.Duration `yaml:"invite_ttl"`
+	// LogOrigin names this deployment in signed audit checkpoints.
+	LogOrigin string `yaml:"log_origin"`
+	// RunnerConcurrency bounds sandbox runs in flight in this process.
+	RunnerConcurrency int `yaml:"runner_concurrency"`
+}
+
+// DefaultConfig returns settings that work out of the box on a laptop.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:           "devmesh-data",
+		Addr:              "127.0.0.1:8443",
+		LogLevel:          "info",
+		LogFormat:         "text",
+		InviteTTL:         7 * 24 * time.Hour,
+		LogOrigin:         "devmesh.local/log",
+		RunnerConcurrency: 2,
+	}
+}
+
+// Validate reports every problem at once, each naming its setting.
+func (c Config) Validate() error {
+	var problems []error
+	bad := func(format string, args ...any) {
+		problems = append(problems, fmt.Errorf(format, args...))
+	}
+	if c.DataDir == "" {
+		bad("data_dir: must not be empty")
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		bad("addr %q: want HOST:PORT", c.Addr)
+	} else if port == "" {
+		bad("addr %q: missing port", c.Addr)
+	} else if !c.InsecureHTTP && !IsLoopback(host) && (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls_cert and tls_key: set both or neither")
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+			bad("public_url %q: want an absolute https:// URL", c.PublicURL)
+		}
+	}
+	if db := c.DatabaseURL.Reveal(); db != "" && !strings.HasPrefix(db, "postgres://") &&
+		!strings.HasPrefix(db, "postgresql://") && !strings.HasPrefix(db, "sqlite:") {
+		// Do not echo the URL: it may carry a password.
+		bad("database_url: want postgres://..., postgresql://... or sqlite:PATH")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format %q: want text or json", c.LogFormat)
+	}
+	if c.InviteTTL < time.Minute || c.InviteTTL > 90*24*time.Hour {
+		bad("invite_ttl %s: want between 1m and 2160h (90 days)", c.InviteTTL)
+	}
+	if c.LogOrigin == "" || strings.ContainsAny(c.LogOrigin, "\n+ ") {
+		bad("log_origin %q: want a non-empty name without spaces, '+' or newlines", c.LogOrigin)
+	}
+	if c.RunnerConcurrency < 1 || c.RunnerConcurrency > 256 {
+		bad("runner_concurrency %d: want 1 to 256", c.RunnerConcurrency)
+	}
+	return errors.Join(problems...)
+}
+
+// IsLoopback reports whether host is a loopback name or address.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// DatabaseURLOrDefault returns the configured database URL, or the SQLite
+// file in the data directory.
+func (c Config) DatabaseURLOrDefault() string {
+	if db := c.DatabaseURL.Reveal(); db != "" {
+		return db
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "devmesh.db")
+}
+
+// URL returns the public base URL of the server.
+func (c Config) URL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	scheme := "https"
+	if c.InsecureHTTP {
+		scheme = "http"
+	}
+	return scheme + "://" + c.Addr
+}
+
+// readSecretFile reads a secret from path, trimming one trailing newline.
+func readSecretFile(path string) (secret.String, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return secret.String{}, err
+	}
+	return secret.New(strings.TrimRight(string(b), "\r\n")), nil
+}
