@@ -75,7 +75,7 @@ func (er *entryReader) next() (entry, error) {
 		if er.entries > er.lim.Entries {
 			return entry{}, errs.E(errs.TooLarge,
 				"archive entry %q: over the limit of %d entries",
-				hdr.Name, er.lim.Entries)
+				clip(hdr.Name), er.lim.Entries)
 		}
 		e, skip, err := er.accept(hdr)
 		if err != nil || !skip {
@@ -133,7 +133,8 @@ func checkType(hdr *tar.Header) error {
 		rule = "setuid, setgid and sticky bits are not allowed"
 	}
 	if rule != "" {
-		return errs.E(errs.Invalid, "archive entry %q: %s", hdr.Name, rule)
+		return errs.E(errs.Invalid, "archive entry %q: %s",
+			clip(hdr.Name), rule)
 	}
 	return nil
 }
@@ -153,10 +154,11 @@ func entryName(hdr *tar.Header, lim Limits) (string, error) {
 	}
 	if strings.ContainsRune(hdr.Name, 0) {
 		return "", errs.E(errs.Invalid,
-			"archive entry %q: name contains NUL", hdr.Name)
+			"archive entry %q: name contains NUL", clip(hdr.Name))
 	}
 	if err := CheckPath(name, lim); err != nil {
-		return "", errs.E(errs.Invalid, "archive entry %q: %v", hdr.Name, err)
+		return "", errs.E(errs.Invalid, "archive entry %q: %v",
+			clip(hdr.Name), err)
 	}
 	return name, nil
 }
@@ -258,4 +260,14 @@ func (c *capReader) Read(p []byte) (int, error) {
 		return 0, errStream
 	}
 	return n, err
+}
+
+// clip shortens an untrusted name for an error message: a PAX name can be
+// a megabyte long.
+func clip(name string) string {
+	const max = 128
+	if len(name) <= max {
+		return name
+	}
+	return strings.ToValidUTF8(name[:max], "") + "..."
 }
