@@ -31,7 +31,7 @@ func (c *Capture) Copy(s Stream, r io.Reader) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			c.add(s, buf[:n])
+			c.Add(s, buf[:n])
 		}
 		if err != nil {
 			return
@@ -39,7 +39,8 @@ func (c *Capture) Copy(s Stream, r io.Reader) {
 	}
 }
 
-func (c *Capture) add(s Stream, p []byte) {
+// Add keeps what fits of p as output of stream s.
+func (c *Capture) Add(s Stream, p []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keep := p

@@ -79,6 +79,8 @@ func decide(e ending) sandbox.Result {
 	switch {
 	case e.stats.oomKills > 0:
 		return set(sandbox.MemoryLimit, fmt.Sprintf("%d processes killed at the memory limit", e.stats.oomKills))
+	case e.stats.pidsMax > 0:
+		return set(sandbox.ProcessLimit, fmt.Sprintf("%d process creations refused at the limit", e.stats.pidsMax))
 	case e.stop == stopWall:
 		res.TimeKind = sandbox.WallClock
 		return set(sandbox.TimeLimit, "wall-clock limit reached")
@@ -89,8 +91,6 @@ func decide(e ending) sandbox.Result {
 		return set(sandbox.OutputTruncated, "output limit reached")
 	case e.stop == stopCanceled:
 		return set(sandbox.SandboxError, "run canceled")
-	case e.stats.pidsMax > 0:
-		return set(sandbox.ProcessLimit, fmt.Sprintf("%d process creations refused at the limit", e.stats.pidsMax))
 	case e.status == nil:
 		res.ExitCode = -1
 		return set(sandbox.SandboxError, errSandboxExited.Error()+": "+tail(e.stderr))

@@ -251,7 +251,8 @@ func mustRuntime(name string) sandbox.Runtime {
 // rlimits are per-process backstops; the cgroups are the real limits.
 func rlimits(l sandbox.Limits) []rlimit {
 	cpu := uint64(math.Ceil(l.CPUTime.Seconds())) + 1
-	tasks := uint64(l.Processes + reservedTasks)
+	// Above pids.max, so the cgroup, which counts refusals, trips first.
+	tasks := uint64(l.Processes + 2*reservedTasks)
 	return []rlimit{
 		{Resource: unix.RLIMIT_CORE, Value: 0},
 		{Resource: unix.RLIMIT_CPU, Value: cpu},
