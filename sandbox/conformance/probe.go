@@ -1,9 +1,9 @@
 package conformance
 
 import (
-	"fmt"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
