@@ -1,6 +1,7 @@
 package blob_test
 
 import (
+	stdcontext "context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,3 +88,7 @@ func localFixture(t *testing.T, opts blob.Options) blobtest.Fixture {
 
 // keeperOf is the secrets keeper of a fresh KEK, for tests that unwrap by hand.
 func keeperOf(k blob.KEK) *secrets.Keeper { return k.Keeper }
+
+// context returns a background context for the race child, which runs
+// outside any test.
+func context() stdcontext.Context { return stdcontext.Background() }
