@@ -175,3 +175,10 @@ func (ks *keySet) run(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// reloads returns how many times the set was read from the store.
+func (ks *keySet) reloads() int {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	return ks.reloadsRun
+}
