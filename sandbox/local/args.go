@@ -45,6 +45,9 @@ func (d *Driver) bwrapArgs(rt sandbox.Runtime, lim sandbox.Limits, hasWorkspace 
 		// The sandbox dies with the server; setsid stops TIOCSTI on the
 		// server's terminal; no capabilities even inside the namespace.
 		"--die-with-parent", "--new-session", "--cap-drop", "ALL",
+		// The init is pid 1 itself, so no bwrap process outlives the
+		// run as an orphan for the host's init to reap.
+		"--as-pid-1",
 	}
 	a = append(a, d.rootfsArgs(rt)...)
 	a = append(a,

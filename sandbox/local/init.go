@@ -34,8 +34,10 @@ type initStatus struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// runInit runs inside bwrap, already confined. It unpacks the workspace,
-// runs the command as its child and reports how it ended.
+// runInit runs inside bwrap as pid 1 of the sandbox, already confined.
+// It unpacks the workspace, runs the command as its child and reports
+// how it ended. When it exits the kernel kills everything else in the
+// sandbox's pid namespace.
 func runInit(arg string) int {
 	var s initSpec
 	if err := json.Unmarshal([]byte(arg), &s); err != nil {
@@ -67,21 +69,13 @@ func initRun(s initSpec) initStatus {
 			return initStatus{ExitCode: sandboxFailExit, Error: "unpack workspace: " + err.Error()}
 		}
 	}
-	cmd := exec.Command(s.Argv[0], s.Argv[1:]...)
-	cmd.Dir = s.Dir
-	cmd.Env = os.Environ()
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
+	pid, err := startCommand(s)
+	if err != nil {
 		fail("init: start %q: %v", s.Argv[0], err)
 		return initStatus{ExitCode: 127, Error: err.Error()}
 	}
-	go forwardSignals(cmd.Process)
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return initStatus{Started: true, ExitCode: sandboxFailExit, Error: err.Error()}
-	}
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	go forwardSignals(pid)
+	ws := reap(pid)
 	st := initStatus{Started: true, ExitCode: ws.ExitStatus()}
 	if ws.Signaled() {
 		st.Signal = int(ws.Signal())
@@ -89,11 +83,46 @@ func initRun(s initSpec) initStatus {
 	return st
 }
 
-func forwardSignals(p *os.Process) {
+// startCommand starts the command with stdin on /dev/null and the
+// sandbox's stdout and stderr.
+func startCommand(s initSpec) (int, error) {
+	path, err := exec.LookPath(s.Argv[0])
+	if err != nil {
+		return 0, err
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	return syscall.ForkExec(path, s.Argv, &syscall.ProcAttr{
+		Dir: s.Dir, Env: os.Environ(),
+		Files: []uintptr{null.Fd(), 1, 2},
+	})
+}
+
+// reap waits for the command. The init is pid 1 of the sandbox, so
+// orphans of the command are reparented to it: it reaps them too, or
+// their zombies would count against the process limit.
+func reap(pid int) syscall.WaitStatus {
+	for {
+		var ws syscall.WaitStatus
+		got, err := syscall.Wait4(-1, &ws, 0, nil)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+		case err != nil:
+			return ws
+		case got == pid:
+			return ws
+		}
+	}
+}
+
+func forwardSignals(pid int) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for sig := range ch {
-		_ = p.Signal(sig)
+		_ = syscall.Kill(pid, sig.(syscall.Signal))
 	}
 }
 
