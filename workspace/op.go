@@ -168,7 +168,7 @@ func contains(list []string, s string) bool {
 // errorf returns an Invalid error naming the op's file and field.
 func (op Op) errorf(field, format string, args ...any) error {
 	return errs.E(errs.Invalid, "editor op on %q: %s: %s",
-		op.File, field, fmt.Sprintf(format, args...))
+		clip(op.File), field, fmt.Sprintf(format, args...))
 }
 
 // Apply applies op to the tree. On any error the tree is unchanged. The
@@ -223,7 +223,7 @@ func (t *Tree) applyEdit(op Op) error {
 	if size > t.lim.FileBytes {
 		return errs.E(errs.TooLarge, "editor op on %q: changes: the file "+
 			"would be %d bytes, over the per-file limit of %d",
-			op.File, size, t.lim.FileBytes)
+			clip(op.File), size, t.lim.FileBytes)
 	}
 	var b strings.Builder
 	b.Grow(int(size))
@@ -262,7 +262,7 @@ func (t *Tree) applyRename(op Op) error {
 		return op.errorf("new_file", "%v", err)
 	}
 	if _, ok := t.files[op.NewFile]; ok {
-		return op.errorf("new_file", "%q already exists", op.NewFile)
+		return op.errorf("new_file", "%q already exists", clip(op.NewFile))
 	}
 	t.remove(op.File)
 	if err := t.Put(op.NewFile, f); err != nil {

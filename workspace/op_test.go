@@ -245,3 +245,12 @@ func FuzzDecodeOp(f *testing.F) {
 		}
 	})
 }
+
+func TestErrorsClipLongNames(t *testing.T) {
+	long := strings.Repeat("n", 1<<20)
+	op := Op{Op: OpCreate, File: long}
+	err := NewTree(Limits{}).Apply(op)
+	if err == nil || len(err.Error()) > 1024 {
+		t.Fatalf("error for a 1 MiB name is %d bytes long", len(err.Error()))
+	}
+}

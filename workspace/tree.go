@@ -123,7 +123,7 @@ func (t *Tree) Sub(dir string) *Tree {
 // checkPut validates putting f at p without changing t.
 func (t *Tree) checkPut(p string, f File) error {
 	if err := CheckPath(p, t.lim); err != nil {
-		return errs.E(errs.Invalid, "file %q: %v", p, err)
+		return errs.E(errs.Invalid, "file %q: %v", clip(p), err)
 	}
 	if t.dirs[p] > 0 {
 		return errs.E(errs.Invalid, "file %q: is a directory", p)
