@@ -30,6 +30,7 @@ type entry struct {
 
 type entryReader struct {
 	lim     Limits
+	src     io.Reader // the capped, decompressed stream below tr
 	tr      *tar.Reader
 	entries int
 	files   int
@@ -56,6 +57,7 @@ func newEntryReader(r io.Reader, lim Limits) (*entryReader, error) {
 	capped := &capReader{r: src, left: lim.StreamBytes}
 	return &entryReader{
 		lim:  lim,
+		src:  capped,
 		tr:   tar.NewReader(capped),
 		seen: map[string]bool{},
 	}, nil
@@ -66,7 +68,7 @@ func (er *entryReader) next() (entry, error) {
 	for {
 		hdr, err := er.tr.Next()
 		if err == io.EOF {
-			return entry{}, io.EOF
+			return entry{}, er.finish()
 		}
 		if err != nil {
 			return entry{}, readError(err)
@@ -80,6 +82,28 @@ func (er *entryReader) next() (entry, error) {
 		e, skip, err := er.accept(hdr)
 		if err != nil || !skip {
 			return e, err
+		}
+	}
+}
+
+// finish reads what follows the tar end marker, to the budget: zero
+// padding is fine, anything else is an error, and reaching the end lets
+// gzip verify its checksum, so a corrupted archive is not half-accepted.
+func (er *entryReader) finish() error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := er.src.Read(buf)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return errs.E(errs.Invalid,
+					"read archive: data after the end of the archive")
+			}
+		}
+		if err == io.EOF {
+			return io.EOF
+		}
+		if err != nil {
+			return readError(err)
 		}
 	}
 }

@@ -431,3 +431,32 @@ func FuzzArchiveRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestReadArchiveRejectsCorruptOrTrailingData(t *testing.T) {
+	good := mustTar(t, file("a", "hello"))
+	corrupt := gzipBytes(t, good)
+	corrupt[len(corrupt)-6] ^= 0xff // CRC-32 in the gzip trailer
+	padded := append(bytes.Clone(good), make([]byte, 9216)...)
+	trailing := append(bytes.Clone(good), "junk"...)
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"gzip checksum", corrupt, "checksum"},
+		{"data after end", trailing, "data after the end"},
+		{"gzip data after end", gzipBytes(t, trailing), "data after the end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadArchive(bytes.NewReader(tt.data), Limits{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ReadArchive = %v, want error containing %q", err, tt.want)
+			}
+		})
+	}
+	// Zero padding to a record boundary, as GNU tar writes, is fine.
+	if _, err := ReadArchive(bytes.NewReader(gzipBytes(t, padded)), Limits{}); err != nil {
+		t.Errorf("zero-padded archive: %v", err)
+	}
+}
