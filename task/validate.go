@@ -20,6 +20,7 @@ type Problem struct {
 	Msg   string
 }
 
+// String renders the problem as "field: message".
 func (p Problem) String() string { return p.Field + ": " + p.Msg }
 
 // ValidationError lists every problem found in a bundle. Its chain holds
@@ -29,6 +30,7 @@ type ValidationError struct {
 	Problems []Problem
 }
 
+// Error lists every problem, separated by semicolons.
 func (e *ValidationError) Error() string {
 	s := make([]string, len(e.Problems))
 	for i, p := range e.Problems {

@@ -15,7 +15,9 @@ import (
 // budgets lim. It accepts only regular files and directories with safe
 // names (see CheckPath; one leading "./" is allowed), and refuses links,
 // devices, FIFOs, set-id and sticky bits, duplicate entries and anything
-// over a budget, naming the entry and the rule. Empty directories are
+// over a budget, naming the entry and the rule. A gzip checksum is
+// verified, and anything but zero padding after the archive's end is an
+// error. Empty directories are
 // dropped: a tree holds files. The exec bit is kept; other mode bits are
 // not.
 func ReadArchive(r io.Reader, lim Limits) (*Tree, error) {
