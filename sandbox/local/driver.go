@@ -51,6 +51,8 @@ type Driver struct {
 	helper string // copy of this binary, executable by the slot uids
 	slots  chan int
 
+	preflightMu sync.Mutex // held by the run that performs the first preflight
+
 	mu     sync.Mutex // guards probes and probed
 	probes []sandbox.ProbeResult
 	probed error // nil after a passing preflight

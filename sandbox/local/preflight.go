@@ -205,8 +205,15 @@ func (d *Driver) probeCgroups() sandbox.ProbeResult {
 	}
 	got, pids := readInt(filepath.Join(dir, file)), readInt(pidsFile)
 	version := map[bool]string{true: "v2", false: "v1"}[rc.v2]
-	return probe("cgroups enforceable", got == mem && pids == 8,
-		"cgroup %s: memory limit reads %d (want %d), pids.max %d (want 8)", version, got, mem, pids)
+	swap := "swap accounting absent"
+	swapOK := true
+	if memsw := filepath.Join(dir, "memory.memsw.limit_in_bytes"); !rc.v2 && fileExists(memsw) {
+		n := readInt(memsw)
+		swapOK, swap = n == mem, fmt.Sprintf("memory+swap limit reads %d", n)
+	}
+	return probe("cgroups enforceable", got == mem && pids == 8 && swapOK,
+		"cgroup %s: memory limit reads %d (want %d), %s, pids.max %d (want 8)",
+		version, got, mem, swap, pids)
 }
 
 // probeCgroupJoined checks that the probe run was charged to its cgroup,
@@ -214,4 +221,9 @@ func (d *Driver) probeCgroups() sandbox.ProbeResult {
 func probeCgroupJoined(res sandbox.Result) sandbox.ProbeResult {
 	return probe("run joins its cgroups", res.CPUTime > 0 && res.PeakMemory > 0,
 		"cgroup charged %v CPU and %d bytes peak memory", res.CPUTime, res.PeakMemory)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -55,6 +55,15 @@ func (d *Driver) requirePreflight(ctx context.Context) error {
 	err := d.probed
 	d.mu.Unlock()
 	if err != nil && !d.opts.Insecure {
+		// One preflight at a time; runs that waited use its verdict.
+		d.preflightMu.Lock()
+		defer d.preflightMu.Unlock()
+		d.mu.Lock()
+		err = d.probed
+		d.mu.Unlock()
+		if err == nil {
+			return nil
+		}
 		if _, err = d.Preflight(ctx); err != nil {
 			return errs.Wrap(errs.Unavailable, err, "sandbox is not isolating")
 		}
