@@ -26,7 +26,7 @@ func localDriver(t *testing.T) *local.Driver {
 		t.Skip("bwrap is not installed")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := local.New(local.Options{Logger: logger})
+	d, err := local.New(local.Options{Logger: logger, BaseUID: 62000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,9 +51,9 @@ type cgroupLimits struct {
 const cpuPeriodMicros = 100000
 
 // detectCgroups finds the cgroup mounts and this process's own cgroups.
-// Runs are created under "<own cgroup>/devmesh-sandbox", so limits set on
-// the server's own cgroup also bound every run.
-func detectCgroups() (*cgroupHost, error) {
+// Runs are created under "<own cgroup>/<name>", so limits set on the
+// server's own cgroup also bound every run.
+func detectCgroups(name string) (*cgroupHost, error) {
 	mounts, err := cgroupMounts("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func detectCgroups() (*cgroupHost, error) {
 	}
 	if m, ok := mounts[""]; ok && len(mounts) == 1 {
 		return &cgroupHost{v2: true, parents: map[string]string{
-			"": filepath.Join(m.point, relPath(own[""], m.root), "devmesh-sandbox"),
+			"": filepath.Join(m.point, relPath(own[""], m.root), name),
 		}}, nil
 	}
 	h := &cgroupHost{parents: map[string]string{}}
@@ -73,7 +73,7 @@ func detectCgroups() (*cgroupHost, error) {
 		if !ok {
 			return nil, fmt.Errorf("cgroup v1 controller %q not mounted", c)
 		}
-		h.parents[c] = filepath.Join(m.point, relPath(own[c], m.root), "devmesh-sandbox")
+		h.parents[c] = filepath.Join(m.point, relPath(own[c], m.root), name)
 	}
 	return h, nil
 }
@@ -368,5 +368,12 @@ func firstErr(errs ...error) error {
 func closeAll(files []*os.File) {
 	for _, f := range files {
 		f.Close()
+	}
+}
+
+// removeParents deletes the run parents; they must be empty.
+func (h *cgroupHost) removeParents() {
+	for _, p := range h.parents {
+		_ = unix.Rmdir(p)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"github.com/devmesh/devmesh/internal/errs"
@@ -28,7 +29,8 @@ type Options struct {
 	// Slots is how many runs may execute at once; default 2 per CPU.
 	Slots int
 	// BaseUID is the host uid and gid of slot 0; slot i runs as
-	// BaseUID+i. The range must belong to no user. Default 61000.
+	// BaseUID+i. The range must belong to no user and to no other
+	// driver on the host. Default 61000.
 	BaseUID int
 	// CPUs is the CPU bandwidth (CFS quota) of one run; default 1.
 	CPUs float64
@@ -68,7 +70,9 @@ func New(opts Options) (*Driver, error) {
 	if opts.Logger == nil {
 		return nil, fmt.Errorf("local sandbox: a logger is required")
 	}
-	cg, err := detectCgroups()
+	// One cgroup parent per uid range: two drivers on a host must not
+	// share slot uids, and then they do not share cgroups either.
+	cg, err := detectCgroups("devmesh-sandbox-" + strconv.Itoa(opts.BaseUID))
 	if err != nil {
 		return nil, fmt.Errorf("local sandbox: %w", err)
 	}
@@ -157,8 +161,10 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	return out.Close()
 }
 
-// Close removes the driver's helper files. Runs must have finished.
+// Close removes the driver's helper files and cgroup parents. Runs must
+// have finished.
 func (d *Driver) Close() error {
+	d.cg.removeParents()
 	return os.RemoveAll(d.dir)
 }
 
