@@ -25,7 +25,7 @@ type JWKS struct {
 }
 
 // JWKS returns the public keys that verify tokens now: the current key
-// and every older key not yet retired, newest first.
+// and every older key not yet retired, the signing key first.
 func (s *Service) JWKS() JWKS {
 	set := JWKS{Keys: []JWK{}}
 	for _, k := range s.keys.verifying() {
@@ -40,9 +40,16 @@ func (s *Service) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	return server.WriteJSON(w, http.StatusOK, s.JWKS())
 }
 
-// sortKeys orders keys newest first.
+// sortKeys orders keys that sign before keys being retired, and each
+// group newest first.
 func sortKeys(keys []*signingKey) {
 	slices.SortFunc(keys, func(a, b *signingKey) int {
+		if a.signs() != b.signs() {
+			if a.signs() {
+				return -1
+			}
+			return 1
+		}
 		if c := b.createdAt.Compare(a.createdAt); c != 0 {
 			return c
 		}
