@@ -2,9 +2,12 @@ package local
 
 import (
 	"log/slog"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,6 +77,32 @@ func BenchmarkSandboxRun(b *testing.B) {
 	}
 }
 
+// BenchmarkSandboxRunSmallHelper is BenchmarkSandboxRun with a minimal
+// helper binary (testdata/helper) instead of the test binary.
+func BenchmarkSandboxRunSmallHelper(b *testing.B) {
+	helper := filepath.Join(b.TempDir(), "helper")
+	build := exec.Command("go", "build", "-o", helper, "./testdata/helper")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Skipf("build helper: %v: %s", err, out)
+	}
+	d := mustDriver(b, Options{Logger: slog.New(slog.DiscardHandler), Helper: helper})
+	if _, err := d.Preflight(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	job := sandbox.Job{ID: "bench", Runtime: "python", Limits: sandbox.DefaultLimits(),
+		Command: benchCommands[0].argv}
+	var samples []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		res, err := d.Run(b.Context(), job)
+		if err != nil || res.Outcome != sandbox.OK {
+			b.Fatalf("%v %v %s", res.Outcome, err, res.Stderr)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	reportMedian(b, samples)
+}
+
 // BenchmarkSandboxRunParallel runs two sandboxes per CPU at once.
 func BenchmarkSandboxRunParallel(b *testing.B) {
 	d := benchDriver(b)
@@ -95,5 +124,36 @@ func BenchmarkSandboxRunParallel(b *testing.B) {
 			mu.Unlock()
 		}
 	})
+	reportMedian(b, samples)
+}
+
+// BenchmarkBwrapAlone starts bubblewrap with the driver's options but no
+// trampoline, init, cgroups or workspace, running /usr/bin/true as the
+// slot uid: it shows how much of a run's overhead is bubblewrap itself.
+func BenchmarkBwrapAlone(b *testing.B) {
+	d := benchDriver(b)
+	rt, _ := sandbox.LookupRuntime("python")
+	args := d.bwrapArgs(rt, sandbox.DefaultLimits(), false, nil)
+	args = append(args[:slices.Index(args, "--")], "--", "/usr/bin/true")
+	var samples []time.Duration
+	for b.Loop() {
+		r, w, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.Write(d.filter)
+		w.Close()
+		cmd := exec.Command(d.opts.Bwrap, args...)
+		cmd.Env = []string{"PATH=/usr/bin"}
+		cmd.ExtraFiles = []*os.File{r}
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: 61000, Gid: 61000, Groups: []uint32{}}}
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		samples = append(samples, time.Since(start))
+		r.Close()
+	}
 	reportMedian(b, samples)
 }

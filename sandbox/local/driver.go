@@ -37,6 +37,12 @@ type Options struct {
 	// Dir holds the driver's helper binary and synthetic /etc; default
 	// os.TempDir(). It must not be writable by the slot uids.
 	Dir string
+	// Helper is the binary re-executed as trampoline and init; it must
+	// call MaybeRunTrampoline first thing in main. Default: this
+	// program's own binary. A small dedicated binary starts faster than
+	// a server whose dependencies run heavy init functions, and that
+	// start is paid twice per run.
+	Helper string
 	// Insecure lets Run proceed when a preflight probe fails. For
 	// development only: every run then logs a warning.
 	Insecure bool
@@ -124,9 +130,11 @@ func (d *Driver) installHelper() error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return fmt.Errorf("create helper directory: %w", err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own binary: %w", err)
+	self := d.opts.Helper
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return fmt.Errorf("find own binary: %w", err)
+		}
 	}
 	d.helper = filepath.Join(dir, "devmesh-sandbox-helper")
 	if err := copyFile(self, d.helper, 0o755); err != nil {

@@ -1,0 +1,17 @@
+// Command helper is a minimal sandbox helper binary: it only runs the
+// local driver's trampoline and init roles. Benchmarks build it to
+// measure a run without the start-up cost of a large binary.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/devmesh/devmesh/sandbox/local"
+)
+
+func main() {
+	local.MaybeRunTrampoline()
+	fmt.Fprintln(os.Stderr, "helper: run only by the local sandbox driver")
+	os.Exit(2)
+}
