@@ -8,14 +8,16 @@ import (
 	"strings"
 )
 
-// Residue lists what runs left behind on the host: processes owned by a
-// slot uid and run cgroups that still exist. Between runs it must be
-// empty; operators and tests use it to check teardown.
+// Residue lists what runs left behind on the host: live processes owned
+// by a slot uid and run cgroups that still exist. Between runs it must be
+// empty; operators and tests use it to check teardown. Zombies are not
+// listed: a sandbox process killed after its bwrap parent is reparented
+// to the host's init, which reaps it; it no longer runs or holds memory.
 func (d *Driver) Residue() []string {
 	var out []string
 	statuses, _ := filepath.Glob("/proc/[0-9]*/status")
 	for _, p := range statuses {
-		if uid, ok := procUID(p); ok && d.isSlotUID(uid) {
+		if uid, ok := procUID(p); ok && d.isSlotUID(uid) && !zombie(p) {
 			out = append(out, fmt.Sprintf("process %s (uid %d)", filepath.Base(filepath.Dir(p)), uid))
 		}
 	}
@@ -50,4 +52,10 @@ func procUID(path string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// zombie reports whether the /proc/<pid>/status file shows a zombie.
+func zombie(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(b), "\nState:\tZ")
 }
