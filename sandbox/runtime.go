@@ -70,15 +70,3 @@ func LookupRuntime(name string) (Runtime, error) {
 	}
 	return r, nil
 }
-
-// EnvValue returns the last value of key in env, as the kernel and libc
-// resolve duplicates.
-func EnvValue(env []string, key string) string {
-	v := ""
-	for _, kv := range env {
-		if len(kv) > len(key) && kv[len(key)] == '=' && kv[:len(key)] == key {
-			v = kv[len(key)+1:]
-		}
-	}
-	return v
-}
