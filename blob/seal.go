@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 )
 
 // The encrypted object format, version 1. Stored: never change these;
@@ -38,6 +39,26 @@ const formatMagic = "DMB\x01"
 
 // hkdfInfo labels the key derivation; stored format, never change it.
 const hkdfInfo = "devmesh blob v1 segment key"
+
+// bufSize fits every buffer of a sealer or opener: one sealed segment
+// plus a look-ahead byte.
+const bufSize = segmentSize + tagSize + 1
+
+// bufPool recycles segment buffers; without it, small objects spend
+// most of their time allocating and collecting 64 KiB buffers.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+// putBufs returns buffers to the pool. The caller must hold no slice
+// of them any more.
+func putBufs(bufs ...*[]byte) {
+	for _, b := range bufs {
+		if b != nil {
+			bufPool.Put(b)
+		}
+	}
+}
 
 // segmentAEAD seals or opens the segments of one object.
 type segmentAEAD struct {
@@ -100,17 +121,15 @@ type sealer struct {
 	have int    // bytes in in
 	out  []byte // pending ciphertext, a tail of obuf
 	obuf []byte
+	bufs [2]*[]byte // pooled backing of in and obuf; nil once returned
 	i    uint64
 	done bool
 }
 
 func newSealer(src io.Reader, seg *segmentAEAD, salt []byte) *sealer {
-	s := &sealer{
-		src:  src,
-		seg:  seg,
-		in:   make([]byte, segmentSize+1),
-		obuf: make([]byte, 0, segmentSize+tagSize),
-	}
+	s := &sealer{src: src, seg: seg, bufs: [2]*[]byte{getBuf(), getBuf()}}
+	s.in = (*s.bufs[0])[:segmentSize+1]
+	s.obuf = (*s.bufs[1])[:0]
 	s.out = append([]byte(formatMagic), salt...)
 	return s
 }
@@ -118,6 +137,7 @@ func newSealer(src io.Reader, seg *segmentAEAD, salt []byte) *sealer {
 func (s *sealer) Read(p []byte) (int, error) {
 	for len(s.out) == 0 {
 		if s.done {
+			s.release()
 			return 0, io.EOF
 		}
 		if err := s.next(); err != nil {
@@ -127,6 +147,12 @@ func (s *sealer) Read(p []byte) (int, error) {
 	n := copy(p, s.out)
 	s.out = s.out[n:]
 	return n, nil
+}
+
+func (s *sealer) release() {
+	putBufs(s.bufs[:]...)
+	s.bufs = [2]*[]byte{}
+	s.in, s.obuf = nil, nil
 }
 
 // next seals one segment into out. A segment is the last one when the
@@ -168,6 +194,7 @@ type opener struct {
 	have  int
 	out   []byte
 	buf   []byte
+	bufs  [2]*[]byte // pooled backing of in and buf; nil once returned
 	i     uint64
 	done  bool
 	err   error
@@ -188,19 +215,21 @@ func newOpener(src io.Reader, dataKey []byte, scope string, d Digest) (*opener, 
 	if err != nil {
 		return nil, err
 	}
-	return &opener{
-		src: src, seg: seg, scope: scope, d: d,
-		in:  make([]byte, segmentSize+tagSize+1),
-		buf: make([]byte, 0, segmentSize),
-	}, nil
+	o := &opener{src: src, seg: seg, scope: scope, d: d,
+		bufs: [2]*[]byte{getBuf(), getBuf()}}
+	o.in = (*o.bufs[0])[:bufSize]
+	o.buf = (*o.bufs[1])[:0]
+	return o, nil
 }
 
 func (o *opener) Read(p []byte) (int, error) {
 	for len(o.out) == 0 {
 		if o.err != nil {
+			o.release()
 			return 0, o.err
 		}
 		if o.done {
+			o.release()
 			return 0, io.EOF
 		}
 		o.err = o.next()
@@ -208,6 +237,12 @@ func (o *opener) Read(p []byte) (int, error) {
 	n := copy(p, o.out)
 	o.out = o.out[n:]
 	return n, nil
+}
+
+func (o *opener) release() {
+	putBufs(o.bufs[:]...)
+	o.bufs = [2]*[]byte{}
+	o.in, o.buf = nil, nil
 }
 
 func (o *opener) next() error {
