@@ -100,6 +100,7 @@ type env struct {
 	audit  *memAppender
 	hasher *countingHasher
 	master secret.Bytes
+	logs   *lockedBuffer // every log line of the service and the server
 	org    store.Organization
 	owner  store.Recruiter
 	asm    store.Assessment
@@ -116,11 +117,12 @@ func newEnvWith(t testing.TB, db *store.DB, tweak func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, db: db, clock: &clock{t: time.Now().UTC()}, audit: &memAppender{},
 		hasher: &countingHasher{Hasher: NewHasher(testParams)},
-		master: secret.NewBytes([]byte(strings.Repeat("k", MasterKeySize)))}
+		master: secret.NewBytes([]byte(strings.Repeat("k", MasterKeySize))),
+		logs:   &lockedBuffer{}}
 	cfg := DefaultConfig()
 	tweak(&cfg)
 	e.svc = e.newService(cfg)
-	s := server.New(slog.New(slog.DiscardHandler), e.svc)
+	s := server.New(e.logger(), e.svc)
 	s.Handle(e.svc.Routes()...)
 	s.Handle(server.Route{Pattern: "GET /api/v1/session/submissions/{id}",
 		Audience: server.Candidate, Handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -144,7 +146,7 @@ func newEnvWith(t testing.TB, db *store.DB, tweak func(*Config)) *env {
 func (e *env) newService(cfg Config) *Service {
 	e.t.Helper()
 	svc, err := New(context.Background(), Deps{DB: e.db, MasterKey: e.master, Audit: e.audit,
-		Now: e.clock.Now, Hasher: e.hasher}, cfg)
+		Now: e.clock.Now, Hasher: e.hasher, Log: e.logger()}, cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -301,4 +303,26 @@ func wantStatus(t testing.TB, what string, r response, want int) {
 	if r.status != want {
 		t.Fatalf("%s: got status %d (%s), want %d", what, r.status, r.body, want)
 	}
+}
+
+// lockedBuffer collects log output from concurrent requests.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (e *env) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -32,7 +33,7 @@ func (s *Service) sessionInfo(w http.ResponseWriter, r *http.Request) error {
 		FROM assessments a JOIN tasks t ON t.id = a.task_id WHERE a.id = ? AND a.org_id = ?`),
 		sub.AssessmentID, sub.OrgID).Scan(&out.AssessmentTitle, &out.TaskName, &out.TaskVersion)
 	if err != nil {
-		return err
+		return fmt.Errorf("read task of submission %q: %w", sub.ID, err)
 	}
 	return server.WriteJSON(w, http.StatusOK, out)
 }
