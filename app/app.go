@@ -10,9 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
+	"github.com/devmesh/devmesh/audit"
+	"github.com/devmesh/devmesh/auth"
+	"github.com/devmesh/devmesh/blob"
 	"github.com/devmesh/devmesh/config"
 	"github.com/devmesh/devmesh/datadir"
 	"github.com/devmesh/devmesh/server"
@@ -29,7 +33,14 @@ type App struct {
 	Dir    *datadir.Dir
 	DB     *store.DB
 	Server *server.Server
-	Now    func() time.Time
+	Blobs  *blob.Store
+	Audit  *audit.Log
+	Auth   *auth.Service
+	// LogSigner signs audit checkpoints; its verifier key is public.
+	LogSigner *audit.Signer
+	Now       func() time.Time
+	// Getenv reads the environment; os.Getenv unless a test pins it.
+	Getenv func(string) string
 
 	closers []func() error
 }
@@ -37,7 +48,7 @@ type App struct {
 // Open locks the data directory, opens and migrates the database and
 // builds every part. The caller must call Close.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	a := &App{Cfg: cfg, Log: log, Now: time.Now}
+	a := &App{Cfg: cfg, Log: log, Now: time.Now, Getenv: os.Getenv}
 	// Everything this process creates (the SQLite file and its WAL, keys,
 	// blobs) is private to its user.
 	syscall.Umask(0o077)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/devmesh/devmesh/api"
 	"github.com/devmesh/devmesh/server"
 )
 
@@ -13,7 +14,25 @@ import (
 const SecurityContact = "mailto:security@devmesh.dev"
 
 func (a *App) build(ctx context.Context) error {
-	a.Server = server.New(a.Log, nil)
+	blobs, err := a.openBlobs(ctx)
+	if err != nil {
+		return err
+	}
+	a.Blobs = blobs
+	a.closers = append(a.closers, blobs.Close)
+
+	if a.Audit, err = a.openAudit(ctx); err != nil {
+		return err
+	}
+	if a.Auth, err = a.openAuth(ctx); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.closers = append(a.closers, func() error { cancel(); return nil })
+	go a.Auth.Run(runCtx)
+
+	a.Server = server.New(a.Log, a.Auth)
+	a.Server.Handle(a.Auth.Routes()...)
 	a.Server.Handle(server.HealthRoutes(map[string]server.ReadyChecker{
 		"database": server.ReadyFunc(a.databaseReady),
 	})...)
@@ -21,6 +40,8 @@ func (a *App) build(ctx context.Context) error {
 		return server.SecurityTxt(SecurityContact, a.Cfg.URL()+"/security-policy",
 			a.Now().Add(180*24*time.Hour))
 	}))
+	cat := &api.Catalogue{DB: a.DB, Archives: taskArchives{blobs: a.Blobs}, Log: a.Log}
+	a.Server.Handle(cat.Routes()...)
 	return nil
 }
 

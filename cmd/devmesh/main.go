@@ -15,9 +15,14 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/devmesh/devmesh/sandbox/local"
 )
 
 func main() {
+	// A run's helper processes are this binary re-executed: they must
+	// become the sandbox trampoline before anything else happens.
+	local.MaybeRunTrampoline()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
@@ -71,6 +76,13 @@ type hintError struct {
 func (e *hintError) Error() string { return e.err.Error() }
 func (e *hintError) Unwrap() error { return e.err }
 
+// quietError exits non-zero without printing: the command already said
+// what happened.
+type quietError struct{ err error }
+
+func (e *quietError) Error() string { return e.err.Error() }
+func (e *quietError) Unwrap() error { return e.err }
+
 // exitCode prints err (if any) with its hint and returns the exit status.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
@@ -78,6 +90,10 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	var qe *quietError
+	if errors.As(err, &qe) {
+		return 1
 	}
 	fmt.Fprintf(stderr, "error: %v\n", err)
 	var ue *usageError

@@ -10,14 +10,6 @@ func cmdReceipt(ctx context.Context, env *cmdEnv, args []string) error {
 	return notYet("receipt", "the audit log")(ctx, env, args)
 }
 
-func cmdAdmin(ctx context.Context, env *cmdEnv, args []string) error {
-	return notYet("admin", "accounts")(ctx, env, args)
-}
-
 func cmdKeys(ctx context.Context, env *cmdEnv, args []string) error {
 	return notYet("keys", "signing keys")(ctx, env, args)
-}
-
-func cmdSandbox(ctx context.Context, env *cmdEnv, args []string) error {
-	return notYet("sandbox", "the sandbox")(ctx, env, args)
 }
