@@ -188,3 +188,22 @@ func containsBytes(haystack, needle []byte) bool {
 	}
 	return false
 }
+
+func TestRotateKeysWithoutAService(t *testing.T) {
+	db := storetest.Backends()[0].Open(t)
+	e := newEnvWith(t, db, func(*Config) {})
+	before, _ := e.svc.keys.current()
+	kid, err := RotateKeys(t.Context(), db, e.master, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.keys.reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := e.svc.keys.current(); k.kid != kid || kid == before.kid {
+		t.Errorf("after RotateKeys the service signs with %s, want the new %s", k.kid, kid)
+	}
+	if _, err := RotateKeys(t.Context(), db, secret.NewBytes(make([]byte, 32)), nil); err == nil {
+		t.Error("RotateKeys with the wrong master key succeeded")
+	}
+}

@@ -237,3 +237,23 @@ func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
+
+// RotateKeys rotates the signing keys in db without a running service, for
+// `devmesh keys rotate`: it creates the first key if there is none, then
+// adds a new signing key and schedules the older ones to retire, as
+// Service.Rotate does with the default leeway. Running replicas pick the
+// new key up at their next reload.
+func RotateKeys(ctx context.Context, db *store.DB, master secret.Bytes, log *slog.Logger) (string, error) {
+	aead, err := newAEAD(master)
+	if err != nil {
+		return "", fmt.Errorf("rotate signing keys: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ks := &keySet{store: &keyStore{db: db, aead: aead}, log: log, now: time.Now}
+	if err := ks.reload(ctx); err != nil {
+		return "", err
+	}
+	return ks.rotate(ctx, MaxTokenLifetime+DefaultConfig().Leeway)
+}
