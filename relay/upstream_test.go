@@ -23,13 +23,13 @@ const providerKey = "sk-test-PROVIDERKEY-9d8c7b6a5f4e3d2c1b0a"
 type fault int
 
 const (
-	faultNone      fault = iota
-	faultSlowFirst       // waits past the relay's first-byte timeout
-	faultCut             // ends the stream halfway, without its terminator
-	fault500             // answers 500 with the key echoed in the body
-	faultNoUsage         // finishes without reporting usage
-	faultOverUsage       // reports far more usage than was reserved
-	faultSlowStream      // pauses between events (for disconnect tests)
+	faultNone       fault = iota
+	faultSlowFirst        // waits past the relay's first-byte timeout
+	faultCut              // ends the stream halfway, without its terminator
+	fault500              // answers 500 with the key echoed in the body
+	faultNoUsage          // finishes without reporting usage
+	faultOverUsage        // reports far more usage than was reserved
+	faultSlowStream       // pauses between events (for disconnect tests)
 	numFaults
 )
 
