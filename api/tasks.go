@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 
@@ -36,12 +37,12 @@ func (c *Catalogue) createTask(w http.ResponseWriter, r *http.Request) error {
 		return errs.E(errs.Invalid, "unsupported content type %q: upload the bundle as application/gzip",
 			r.Header.Get("Content-Type"))
 	}
-	b, err := task.ParseArchive(r.Body)
+	body := &limitWatch{r: r.Body}
+	b, err := task.ParseArchive(body)
+	if body.tooBig != nil {
+		return errs.E(errs.TooLarge, "task bundle is larger than %d bytes", body.tooBig.Limit)
+	}
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return errs.E(errs.TooLarge, "task bundle is larger than %d bytes", tooBig.Limit)
-		}
 		return err
 	}
 	digest := b.Digest().String()
@@ -84,4 +85,20 @@ func (c *Catalogue) getTask(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return server.WriteJSON(w, http.StatusOK, viewTask(t))
+}
+
+// limitWatch remembers whether the body hit its size limit, whatever the
+// archive reader makes of the error.
+type limitWatch struct {
+	r      io.Reader
+	tooBig *http.MaxBytesError
+}
+
+func (l *limitWatch) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		l.tooBig = mb
+	}
+	return n, err
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devmesh/devmesh/datadir"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(t.Context(), args, strings.NewReader(stdin), &out, &errb, func(string) string { return "" })
+	code = exitCode(err, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	out, _, code := runCLI(t, "", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, c := range commands() {
+		if !strings.Contains(out, c.name) {
+			t.Errorf("help does not mention %q", c.name)
+		}
+	}
+}
+
+func TestEachCommandHasHelp(t *testing.T) {
+	for _, c := range commands() {
+		out, errOut, code := runCLI(t, "", c.name, "--help")
+		if code != 0 || !strings.Contains(out, "devmesh "+c.name) {
+			t.Errorf("devmesh %s --help: exit %d, stdout %q, stderr %q", c.name, code, out, errOut)
+		}
+	}
+}
+
+func TestMistakesGetAHint(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown command", []string{"upp"}, "did you mean up"},
+		{"unknown flag", []string{"up", "--dta", "x"}, "devmesh up --help"},
+		{"unknown admin command", []string{"admin", "drop-everything"}, "create-recruiter"},
+		{"missing flags", []string{"admin", "create-recruiter"}, "--org"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := runCLI(t, "", tt.args...)
+			if code != 2 || !strings.Contains(errOut, "hint:") || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and a hint mentioning %q", code, errOut, tt.want)
+			}
+		})
+	}
+}
+
+func TestCreateRecruiterReadsThePasswordFromStdin(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"admin", "create-recruiter", "--data", dir, "--org", "Acme", "--email", "ada@acme.example", "--role", "owner"}
+	out, errOut, code := runCLI(t, "correct horse battery staple\n", args...)
+	if code != 0 || !strings.Contains(out, "created owner ada@acme.example") || !strings.Contains(out, `created organisation "Acme"`) {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	_, errOut, code = runCLI(t, "short\n", append(args[:len(args)-4], "--email", "bob@acme.example", "--role", "viewer")...)
+	if code == 0 || !strings.Contains(errOut, "password must be") {
+		t.Fatalf("short password: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "", args...)
+	if code == 0 || !strings.Contains(errOut, "no password on standard input") {
+		t.Fatalf("no password: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestUpRefusesALockedDataDirectoryWithAHint(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	d, err := datadir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	err = run(ctx, []string{"up", "--data", dir, "--addr", "127.0.0.1:0"}, strings.NewReader(""), &out, &errb, func(string) string { return "" })
+	code := exitCode(err, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "data directory is locked") ||
+		!strings.Contains(errb.String(), "hint: is another devmesh running with --data") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
