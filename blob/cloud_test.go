@@ -129,8 +129,9 @@ func TestS3MultipartWriteOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A multipart upload's ETag is "<md5 of part md5s>-<parts>".
 	if !strings.Contains(before.ETag, "-") {
-		t.Logf("ETag %s does not look like a multipart upload's", before.ETag)
+		t.Fatalf("ETag %s: the 20 MiB object was not uploaded in parts", before.ETag)
 	}
 
 	other := bytes.Repeat([]byte{7}, 20<<20)
@@ -156,5 +157,16 @@ func TestS3MultipartWriteOnce(t *testing.T) {
 	}
 	if got := blobtest.MustGet(t, s, "big", d); !bytes.Equal(got, b) {
 		t.Fatal("20 MiB object read back different")
+	}
+
+	// A multipart upload whose content fails the digest check at its
+	// very end must be aborted, not completed.
+	_, claimed := blobtest.Content(t, 10)
+	_, err = s.Put(t.Context(), "big", claimed, bytes.NewReader(other))
+	if !errors.Is(err, blob.ErrDigestMismatch) {
+		t.Fatalf("20 MiB Put under a wrong digest: got %v, want ErrDigestMismatch", err)
+	}
+	if _, err := s.Stat(t.Context(), "big", claimed); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("after the refused multipart Put, Stat: got %v, want ErrNotFound", err)
 	}
 }
