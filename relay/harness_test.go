@@ -13,6 +13,7 @@ import (
 
 	"github.com/devmesh/devmesh/audit"
 	"github.com/devmesh/devmesh/internal/errs"
+	"github.com/devmesh/devmesh/internal/secret"
 	"github.com/devmesh/devmesh/ledger"
 	"github.com/devmesh/devmesh/ledger/ledgertest"
 	"github.com/devmesh/devmesh/relay"
@@ -214,3 +215,5 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 }
 
 var _ = httptest.NewServer
+
+func secretOf(s string) secret.String { return secret.New(s) }
