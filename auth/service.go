@@ -138,6 +138,7 @@ type Service struct {
 	session func(ctx context.Context, sub store.Submission) (time.Duration, error)
 	perAcct *Limiter
 	perIP   *Limiter
+	oidc    *oidcLogin // nil unless EnableOIDC was called
 }
 
 var _ server.Authenticator = (*Service)(nil)
@@ -201,10 +202,10 @@ func (s *Service) Rotate(ctx context.Context) (string, error) {
 }
 
 // Routes returns the routes of the service: JWKS, sign-in, refresh,
-// sign-out, invites, the invite page, token exchange and the candidate's
-// session.
+// sign-out, invites, the invite page, token exchange, the candidate's
+// session, and single sign-on when enabled.
 func (s *Service) Routes() []server.Route {
-	return []server.Route{
+	return append(s.oidcRoutes(), []server.Route{
 		{Pattern: "GET /.well-known/jwks.json", Audience: server.Public, Handler: s.serveJWKS},
 		{Pattern: "POST /api/v1/login", Audience: server.Public, MaxBody: 4 << 10, Handler: s.login},
 		{Pattern: "POST /api/v1/token/refresh", Audience: server.Public, MaxBody: 4 << 10, Handler: s.refresh},
@@ -215,7 +216,7 @@ func (s *Service) Routes() []server.Route {
 		{Pattern: "GET /invite.js", Audience: server.Public, Browser: true, Handler: s.inviteScript},
 		{Pattern: "POST /oauth/token", Audience: server.Public, MaxBody: 8 << 10, Handler: s.token},
 		{Pattern: "GET /api/v1/session", Audience: server.Candidate, Handler: s.sessionInfo},
-	}
+	}...)
 }
 
 // randomID returns 128 random bits, base64url-encoded.
