@@ -95,3 +95,18 @@ func TestUpRefusesALockedDataDirectoryWithAHint(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
+
+func TestKeysRotateAddsANewKeyEachTime(t *testing.T) {
+	dir := t.TempDir()
+	if _, errOut, code := runCLI(t, "", "migrate", "--data", dir); code != 0 {
+		t.Fatalf("migrate: exit %d, %s", code, errOut)
+	}
+	out1, errOut, code := runCLI(t, "", "keys", "rotate", "--data", dir)
+	if code != 0 || !strings.Contains(out1, "new signing key") {
+		t.Fatalf("first rotate: exit %d, %q %q", code, out1, errOut)
+	}
+	out2, _, code := runCLI(t, "", "keys", "rotate", "--data", dir)
+	if code != 0 || out2 == out1 {
+		t.Fatalf("second rotate: exit %d, %q; want a different key than %q", code, out2, out1)
+	}
+}

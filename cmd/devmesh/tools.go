@@ -9,7 +9,3 @@ func cmdAudit(ctx context.Context, env *cmdEnv, args []string) error {
 func cmdReceipt(ctx context.Context, env *cmdEnv, args []string) error {
 	return notYet("receipt", "the audit log")(ctx, env, args)
 }
-
-func cmdKeys(ctx context.Context, env *cmdEnv, args []string) error {
-	return notYet("keys", "signing keys")(ctx, env, args)
-}
