@@ -120,7 +120,10 @@ type Deps struct {
 	// Hasher hashes and checks passwords; NewHasher(DefaultParams) if nil.
 	Hasher PasswordHasher
 	// SessionLength returns a candidate's working time for a submission
-	// about to open; cfg.SessionDuration for every submission if nil.
+	// about to open (its ID, OrgID, AssessmentID and State are set), such
+	// as the session duration of the assessment's task bundle;
+	// cfg.SessionDuration for every submission if nil. An error fails the
+	// exchange without spending the invite.
 	SessionLength func(ctx context.Context, sub store.Submission) (time.Duration, error)
 }
 
