@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/devmesh/devmesh/auth"
 	"github.com/devmesh/devmesh/server"
 	"github.com/devmesh/devmesh/store"
 )
@@ -18,10 +19,11 @@ type TaskArchives interface {
 	PutTaskArchive(r *http.Request, digest string, archive []byte) error
 }
 
-// Roles allowed to change the catalogue and to read it.
+// Roles come from auth's role sets, the one policy table (docs/auth.md).
 var (
-	editors = []string{store.RoleOwner, store.RoleAdmin, store.RoleRecruiter}
-	readers = []string{store.RoleOwner, store.RoleAdmin, store.RoleRecruiter, store.RoleViewer}
+	readers  = auth.CanRead
+	uploader = auth.CanUploadTasks
+	editors  = auth.CanInvite
 )
 
 // Body limits of the catalogue routes.
@@ -42,12 +44,12 @@ type Catalogue struct {
 func (c *Catalogue) Routes() []server.Route {
 	return []server.Route{
 		{Pattern: "GET /api/v1/tasks", Audience: server.Recruiter, Roles: readers, Handler: c.listTasks},
-		{Pattern: "POST /api/v1/tasks", Audience: server.Recruiter, Roles: editors, MaxBody: MaxBundleBytes, Handler: c.createTask},
+		{Pattern: "POST /api/v1/tasks", Audience: server.Recruiter, Roles: uploader, MaxBody: MaxBundleBytes, Handler: c.createTask},
 		{Pattern: "GET /api/v1/tasks/{id}", Audience: server.Recruiter, Roles: readers, Handler: c.getTask},
 		{Pattern: "GET /api/v1/assessments", Audience: server.Recruiter, Roles: readers, Handler: c.listAssessments},
 		{Pattern: "POST /api/v1/assessments", Audience: server.Recruiter, Roles: editors, MaxBody: maxJSONBytes, Handler: c.createAssessment},
 		{Pattern: "GET /api/v1/assessments/{id}", Audience: server.Recruiter, Roles: readers, Handler: c.getAssessment},
-		{Pattern: "DELETE /api/v1/assessments/{id}", Audience: server.Recruiter, Roles: []string{store.RoleOwner, store.RoleAdmin}, Handler: c.deleteAssessment},
+		{Pattern: "DELETE /api/v1/assessments/{id}", Audience: server.Recruiter, Roles: editors, Handler: c.deleteAssessment},
 		{Pattern: "GET /api/v1/assessments/{id}/submissions", Audience: server.Recruiter, Roles: readers, Handler: c.listSubmissions},
 		{Pattern: "GET /api/v1/submissions/{id}", Audience: server.Recruiter, Roles: readers, Handler: c.getSubmission},
 	}
