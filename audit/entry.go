@@ -27,6 +27,9 @@ const (
 	KindEvalObservation     Kind = "eval.observation"
 	KindEvalJudgeCall       Kind = "eval.judge_call"
 	KindReportIssued        Kind = "report.issued"
+	KindUIFocus             Kind = "ui.focus" // the IDE gained focus
+	KindUIBlur              Kind = "ui.blur"  // the IDE lost focus
+	KindUIPaste             Kind = "ui.paste" // a paste into the editor, as a marker
 )
 
 // Actor says who caused an event. Stored: never rename or reuse.

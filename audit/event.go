@@ -33,27 +33,21 @@ const timeLayout = "2006-01-02T15:04:05.000000Z"
 // in which every event time is stored and hashed.
 func Micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// Encode returns the canonical encoding of e: one JSON object with the
-// members in the fixed order index, submission_id, seq, kind, actor,
-// server_time, client_time, client_id, payload, no whitespace, strings
-// encoded as in Canonical, times in timeLayout (client_time null when
-// absent), and the payload bytes as stored. The log stores payloads in
-// canonical form, so the encoding of a stored event is canonical.
+// Encode returns the canonical encoding of e: the canonical JSON (see
+// Canonical) of one object with the members actor, client_id,
+// client_time, index, kind, payload, seq, server_time, submission_id
+// (sorted by name, as Canonical sorts), times in timeLayout with
+// client_time null when absent, and the payload bytes as stored. The log
+// stores payloads in canonical form, so the encoding of a stored event
+// is canonical, and any JSON re-encoding of it canonicalises back to the
+// same bytes.
 func (e *Event) Encode() []byte {
 	b := make([]byte, 0, 160+len(e.Payload)+len(e.SubmissionID)+len(e.ClientID))
-	b = append(b, `{"index":`...)
-	b = strconv.AppendInt(b, e.Index, 10)
-	b = append(b, `,"submission_id":`...)
-	b = appendString(b, e.SubmissionID)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendInt(b, e.Seq, 10)
-	b = append(b, `,"kind":`...)
-	b = appendString(b, string(e.Kind))
-	b = append(b, `,"actor":`...)
+	b = append(b, `{"actor":`...)
 	b = appendString(b, string(e.Actor))
-	b = append(b, `,"server_time":"`...)
-	b = e.ServerTime.UTC().AppendFormat(b, timeLayout)
-	b = append(b, `","client_time":`...)
+	b = append(b, `,"client_id":`...)
+	b = appendString(b, e.ClientID)
+	b = append(b, `,"client_time":`...)
 	if e.ClientTime == nil {
 		b = append(b, "null"...)
 	} else {
@@ -61,10 +55,18 @@ func (e *Event) Encode() []byte {
 		b = e.ClientTime.UTC().AppendFormat(b, timeLayout)
 		b = append(b, '"')
 	}
-	b = append(b, `,"client_id":`...)
-	b = appendString(b, e.ClientID)
+	b = append(b, `,"index":`...)
+	b = strconv.AppendInt(b, e.Index, 10)
+	b = append(b, `,"kind":`...)
+	b = appendString(b, string(e.Kind))
 	b = append(b, `,"payload":`...)
 	b = append(b, e.Payload...)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, e.Seq, 10)
+	b = append(b, `,"server_time":"`...)
+	b = e.ServerTime.UTC().AppendFormat(b, timeLayout)
+	b = append(b, `","submission_id":`...)
+	b = appendString(b, e.SubmissionID)
 	return append(b, '}')
 }
 
@@ -76,9 +78,7 @@ func (e *Event) LeafHash() tlog.Hash { return tlog.RecordHash(e.Encode()) }
 // receipt is exactly the bytes its leaf hash covers.
 func (e Event) MarshalJSON() ([]byte, error) { return e.Encode(), nil }
 
-// UnmarshalJSON parses a canonical encoding. Any other form of the same
-// event (reordered members, whitespace, a non-canonical payload) is an
-// error: a verifier must hash exactly the bytes the log hashed.
+// UnmarshalJSON parses any JSON form of an event (see DecodeEvent).
 func (e *Event) UnmarshalJSON(data []byte) error {
 	ev, err := DecodeEvent(data)
 	if err != nil {
@@ -100,9 +100,17 @@ type wireEvent struct {
 	Payload      json.RawMessage `json:"payload"`
 }
 
-// DecodeEvent parses the canonical encoding of an event and checks that
-// encoding it again gives the same bytes.
+// DecodeEvent parses an event in any JSON form that canonicalises to its
+// canonical encoding (so whitespace or escapes added in transport do not
+// matter), and checks that encoding the parsed event gives exactly those
+// canonical bytes: an event with extra members, numbers written another
+// way or times in another form is an error, because its leaf hash would
+// not be the log's.
 func DecodeEvent(data []byte) (Event, error) {
+	data, err := Canonical(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
 	var w wireEvent
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -114,7 +122,6 @@ func DecodeEvent(data []byte) (Event, error) {
 	}
 	e := Event{Index: *w.Index, SubmissionID: w.SubmissionID, Seq: w.Seq,
 		Kind: w.Kind, Actor: w.Actor, ClientID: w.ClientID, Payload: w.Payload}
-	var err error
 	if e.ServerTime, err = time.Parse(timeLayout, w.ServerTime); err != nil {
 		return Event{}, fmt.Errorf("decode event: server_time %q: %w", w.ServerTime, err)
 	}
@@ -124,9 +131,6 @@ func DecodeEvent(data []byte) (Event, error) {
 			return Event{}, fmt.Errorf("decode event: client_time %q: %w", *w.ClientTime, err)
 		}
 		e.ClientTime = &ct
-	}
-	if c, err := Canonical(e.Payload); err != nil || !bytes.Equal(c, e.Payload) {
-		return Event{}, fmt.Errorf("decode event %d: payload not in canonical form", e.Index)
 	}
 	if !bytes.Equal(e.Encode(), data) {
 		return Event{}, fmt.Errorf("decode event %d: not in canonical form", e.Index)

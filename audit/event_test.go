@@ -79,11 +79,11 @@ func TestDecodeEventRejectsNonCanonical(t *testing.T) {
 		name string
 		in   []byte
 	}{
-		{"whitespace", bytes.Replace(enc, []byte(`"seq":2`), []byte(`"seq": 2`), 1)},
-		{"reordered payload", bytes.Replace(enc, []byte(`"from":0,"insert":"print(\"héllo\")\n","to":0`), []byte(`"to":0,"from":0,"insert":"print(\"héllo\")\n"`), 1)},
-		{"escaped slash", bytes.Replace(enc, []byte(`main.py`), []byte(`main\/py`), 1)},
+		{"number written differently", bytes.Replace(enc, []byte(`"seq":2`), []byte(`"seq":2.0`), 1)},
+		{"string for a number", bytes.Replace(enc, []byte(`"seq":2`), []byte(`"seq":"2"`), 1)},
+		{"duplicate member", bytes.Replace(enc, []byte(`"seq":2`), []byte(`"seq":2,"seq":3`), 1)},
 		{"local time", bytes.Replace(enc, []byte(`09:30:00.123456Z`), []byte(`10:30:00.123456+01:00`), 1)},
-		{"unknown member", bytes.Replace(enc, []byte(`{"index"`), []byte(`{"x":1,"index"`), 1)},
+		{"unknown member", bytes.Replace(enc, []byte(`{"actor"`), []byte(`{"x":1,"actor"`), 1)},
 		{"missing payload", bytes.Replace(enc, []byte(`,"payload":`), []byte(`,"p":`), 1)},
 	}
 	for _, tt := range tests {
@@ -95,6 +95,32 @@ func TestDecodeEventRejectsNonCanonical(t *testing.T) {
 				t.Errorf("DecodeEvent(%s) succeeded, want an error", tt.in)
 			}
 		})
+	}
+}
+
+// TestDecodeEventUndoesTransport checks that whitespace, member order
+// and escapes that JSON encoders add in transport do not change the
+// decoded event or its leaf hash.
+func TestDecodeEventUndoesTransport(t *testing.T) {
+	e := goldenEvents()[1]
+	e.Payload = json.RawMessage(`{"data":"<b>&</b>"}`)
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, e.Encode(), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	escaped, err := json.Marshal(map[string]any{"e": e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrapped struct{ E json.RawMessage }
+	if err := json.Unmarshal(escaped, &wrapped); err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string][]byte{"indented": indented.Bytes(), "HTML-escaped": wrapped.E} {
+		got, err := DecodeEvent(in)
+		if err != nil || got.LeafHash() != e.LeafHash() {
+			t.Errorf("%s: DecodeEvent = %s, %v; want the original event", name, got.Encode(), err)
+		}
 	}
 }
 

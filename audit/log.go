@@ -221,7 +221,10 @@ func (l *Log) flush(reqs []*request) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	start := time.Now()
 	acks, err := l.commit(ctx, entries)
+	l.log.Debug("audit batch", "events", len(entries), "requests", len(reqs),
+		"duration", time.Since(start))
 	if err != nil {
 		l.log.Warn("audit batch failed", "events", len(entries), "err", err)
 	}

@@ -61,9 +61,12 @@ func (p pgTx) existing(ctx context.Context, keys []clientKey) (map[clientKey]Ack
 	for i, k := range keys {
 		subs[i], ids[i] = k.sub, k.id
 	}
-	rows, err := p.tx.Query(ctx, `SELECT e.submission_id, e.client_id, e.idx, e.seq
+	// LATERAL makes each key one probe of the (submission_id, client_id)
+	// index, however large the table or stale its statistics.
+	rows, err := p.tx.Query(ctx, `SELECT k.sub, k.cid, e.idx, e.seq
 		FROM unnest($1::text[], $2::text[]) AS k(sub, cid)
-		JOIN audit_events e ON e.submission_id = k.sub AND e.client_id = k.cid`, subs, ids)
+		CROSS JOIN LATERAL (SELECT idx, seq FROM audit_events
+			WHERE submission_id = k.sub AND client_id = k.cid) e`, subs, ids)
 	if err != nil {
 		return nil, err
 	}
