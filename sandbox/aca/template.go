@@ -47,14 +47,13 @@ func pinned(image string) bool { return digestRef.MatchString(image) }
 // pairs: 0.25 CPU per 0.5 GiB, from 0.25/0.5Gi up to 4/8Gi. The
 // smallest pair holding the limit is chosen.
 func resources(memory int64) (cpu float64, mem string, err error) {
-	const step = sandbox.GiB / 2
-	n := (memory + step - 1) / step
-	n = max(n, 1)
-	if n > 16 {
+	const step, largest = sandbox.GiB / 2, 8 * sandbox.GiB
+	if memory > largest {
 		return 0, "", errs.E(errs.Invalid,
 			"invalid memory limit %q: azure container apps allows at most 8G",
 			sandbox.FormatBytes(memory))
 	}
+	n := max((memory+step-1)/step, 1)
 	cpu = float64(n) / 4
 	gi := strconv.FormatFloat(float64(n)/2, 'f', -1, 64)
 	return cpu, gi + "Gi", nil
