@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"gocloud.dev/secrets"
 
@@ -58,6 +59,13 @@ func (a *App) openBlobs(ctx context.Context) (*blob.Store, error) {
 	s, err := blob.Open(ctx, url, ring, blob.NewSQLDataKeys(a.DB.SQL, ph, a.Now), a.Log)
 	if err != nil {
 		return nil, fmt.Errorf("open blob storage: %w", err)
+	}
+	// Temp files older than an hour are leftovers of writes that crashed
+	// before their final link; nothing can still be writing them.
+	if lb, ok := s.Backend().(*blob.LocalBackend); ok {
+		if _, err := lb.Sweep(ctx, time.Hour, a.Now()); err != nil {
+			a.Log.Warn("sweep stale blob temp files", "err", err)
+		}
 	}
 	return s, nil
 }

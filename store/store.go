@@ -114,10 +114,12 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	// makes every commit durable; foreign keys are off by default in
 	// SQLite; the busy timeout turns writer contention into waiting;
 	// _txlock=immediate takes the write lock at BEGIN, so two writers
-	// queue instead of failing later with SQLITE_BUSY on lock upgrade.
+	// queue instead of failing later with SQLITE_BUSY on lock upgrade;
+	// secure_delete overwrites deleted content, so a shredded data key
+	// does not linger in free pages.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=busy_timeout(15000)" +
-		"&_pragma=synchronous(FULL)&_txlock=immediate"
+		"&_pragma=synchronous(FULL)&_pragma=secure_delete(1)&_txlock=immediate"
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
