@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmesh/devmesh/store"
 	"github.com/devmesh/devmesh/store/storetest"
 )
 
@@ -60,8 +59,6 @@ func benchAppend(b *testing.B, l *Log, subs, perCall int) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
-
-var _ = store.SQLite
 
 func benchLogger() *slog.Logger {
 	if os.Getenv("AUDIT_BENCH_DEBUG") == "" {
