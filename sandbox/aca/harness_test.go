@@ -26,15 +26,20 @@ const fakeAudience = "https://management.fake.test"
 // fakeCredential is a test double of an Azure identity: it hands out
 // one static token for the fake's audience and records bad scopes.
 type fakeCredential struct {
-	mu     sync.Mutex
-	scopes [][]string
+	audience string // default fakeAudience
+	mu       sync.Mutex
+	scopes   [][]string
 }
 
 func (c *fakeCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.scopes = append(c.scopes, o.Scopes)
-	if !slices.Equal(o.Scopes, []string{fakeAudience + "/.default"}) {
+	aud := c.audience
+	if aud == "" {
+		aud = fakeAudience
+	}
+	if !slices.Equal(o.Scopes, []string{aud + "/.default"}) {
 		return azcore.AccessToken{}, fmt.Errorf("fake credential: unexpected scopes %q", o.Scopes)
 	}
 	return azcore.AccessToken{Token: fakeToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
