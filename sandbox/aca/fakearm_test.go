@@ -33,7 +33,7 @@ const (
 // execution states that a test scripts. Protocol violations are kept
 // in problems and reported by the test's cleanup.
 type fakeARM struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu       sync.Mutex // guards the fields below
@@ -59,7 +59,7 @@ type fakeExec struct {
 	end     time.Time
 }
 
-func newFakeARM(t *testing.T) *fakeARM {
+func newFakeARM(t testing.TB) *fakeARM {
 	t.Helper()
 	f := &fakeARM{
 		t:        t,

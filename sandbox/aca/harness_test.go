@@ -113,7 +113,7 @@ type harness struct {
 const fetchImage = "registry.example/busybox@sha256:" +
 	"1111111111111111111111111111111111111111111111111111111111111111"
 
-func newHarness(t *testing.T, tweak ...func(*Options)) *harness {
+func newHarness(t testing.TB, tweak ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{
 		arm:    newFakeARM(t),
