@@ -109,6 +109,9 @@ func (d *Driver) start(ctx context.Context, tmpl *armappcontainers.JobExecutionT
 	}
 	res, err := await(ctx, p, d.opts.PollInterval)
 	if err != nil {
+		// TODO: stop the execution when the start request was accepted
+		// but following its operation failed; today such an execution
+		// runs unobserved until the job's replica timeout ends it.
 		return "", err
 	}
 	if res.Name == nil || *res.Name == "" {
