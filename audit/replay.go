@@ -24,7 +24,7 @@ type Snapshot struct {
 // replayStride is how many events apart the replayer keeps rebuilt
 // states of a submission. Events never change, so a state rebuilt once
 // stays right; a replay then applies at most replayStride ops.
-const replayStride = 1024
+const replayStride = 256
 
 // maxReplayCached bounds how many submissions' states are kept.
 const maxReplayCached = 16
@@ -66,7 +66,7 @@ func (rp *Replayer) Replay(ctx context.Context, sub string, seq int64) (*workspa
 		t = st.trees[base].Clone()
 	}
 	for from := base; from < seq; {
-		evs, err := ReadEvents(ctx, rp.db, sub, from, 4096)
+		evs, err := ReadEvents(ctx, rp.db, sub, from, int(min(seq-from, 4096)))
 		if err != nil {
 			return nil, err
 		}

@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/devmesh/devmesh/store"
@@ -60,68 +59,154 @@ func wantedSizes(cps []Checkpoint, heads map[int64]tlog.Hash) map[int64]bool {
 	return out
 }
 
-// recompute streams every event in index order, recomputes its leaf and
-// stored hashes, compares them with the stored ones, and returns the root
-// at each wanted size it reached, and the number of events.
+// verifyRange is how many leaves one read of the log covers; reads of
+// successive ranges run in parallel, verifyReaders at a time.
+const (
+	verifyRange   = 8192
+	verifyReaders = 3
+)
+
+// segment is one range of events and their stored hash rows.
+type segment struct {
+	events []Event
+	hashes []hashRow
+	err    error
+}
+
+// recompute reads every event and every stored hash row in index order,
+// recomputes each leaf and its stored hashes, compares them with the
+// stored ones, and returns the root at each wanted size it reached and
+// the number of events. Ranges are read in parallel and checked in
+// order.
 func recompute(ctx context.Context, db *store.DB, progress Progress, want map[int64]bool) (map[int64]tlog.Hash, int64, error) {
-	var total int64
-	if err := db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`).Scan(&total); err != nil {
+	var total, end int64
+	err := db.SQL.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(idx) + 1, 0)
+		FROM audit_events`).Scan(&total, &end)
+	if err != nil {
 		return nil, 0, fmt.Errorf("count events: %w", err)
 	}
-	rows, err := db.SQL.QueryContext(ctx, `SELECT e.idx, e.submission_id, e.seq, e.kind,
-		e.actor, e.server_time, e.client_time, e.client_id, e.payload, h.hashes
-		FROM audit_events e LEFT JOIN audit_hashes h ON h.leaf_index = e.idx
-		ORDER BY e.idx`)
-	if err != nil {
-		return nil, 0, fmt.Errorf("read events: %w", err)
-	}
-	defer rows.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	order := readSegments(ctx, db, end)
+
 	roots := map[int64]tlog.Hash{}
 	var f frontier
-	for rows.Next() {
-		if err := recomputeOne(rows, &f); err != nil {
+	for next := range order {
+		seg := <-next
+		if seg.err != nil {
+			return nil, 0, seg.err
+		}
+		if err := recomputeSegment(seg, &f, want, roots); err != nil {
 			return nil, 0, err
 		}
-		if want[f.size] {
-			roots[f.size] = f.root()
-		}
-		if progress != nil && (f.size%65536 == 0 || f.size == total) {
+		if progress != nil {
 			progress(f.size, total)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("read events: %w", err)
 	}
 	return roots, f.size, nil
 }
 
-func recomputeOne(rows *sql.Rows, f *frontier) error {
-	var stored []byte
-	var e Event
-	var client sql.NullTime
-	var cid sql.NullString
-	var payload sql.RawBytes
-	err := rows.Scan(&e.Index, &e.SubmissionID, &e.Seq, &e.Kind, &e.Actor,
-		&e.ServerTime, &client, &cid, &payload, &stored)
+// readSegments starts reading [0, end) in ranges and returns, in range
+// order, a channel per range that will carry it.
+func readSegments(ctx context.Context, db *store.DB, end int64) <-chan chan segment {
+	order := make(chan chan segment, verifyReaders)
+	sem := make(chan struct{}, verifyReaders)
+	go func() {
+		defer close(order)
+		for lo := int64(0); lo < end; lo += verifyRange {
+			out := make(chan segment, 1)
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				out <- readSegment(ctx, db, lo, lo+verifyRange)
+				<-sem
+			}()
+			select {
+			case order <- out:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return order
+}
+
+func readSegment(ctx context.Context, db *store.DB, lo, hi int64) segment {
+	var seg segment
+	seg.events, seg.err = queryAll(ctx, db, `SELECT `+eventCols+` FROM audit_events
+		WHERE idx >= ? AND idx < ? ORDER BY idx`, scanEvent, lo, hi)
+	if seg.err == nil {
+		seg.hashes, seg.err = queryAll(ctx, db, `SELECT leaf_index, hashes FROM audit_hashes
+			WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index`, scanHashRow, lo, hi)
+	}
+	return seg
+}
+
+func queryAll[T any](ctx context.Context, db *store.DB, q string, scan func(interface{ Scan(...any) error }) (T, error), args ...any) ([]T, error) {
+	rows, err := db.SQL.QueryContext(ctx, db.Rebind(q), args...)
 	if err != nil {
-		return &VerifyError{Index: f.size, Reason: fmt.Sprintf("unreadable: %v", err)}
+		return nil, fmt.Errorf("read audit log: %w", err)
 	}
-	if client.Valid {
-		ct := client.Time
-		e.ClientTime = &ct
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		item, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read audit log: %w", err)
+		}
+		out = append(out, item)
 	}
-	e.ClientID, e.Payload = cid.String, []byte(payload)
+	return out, rows.Err()
+}
+
+// recomputeSegment checks one range, pairing events with hash rows by
+// index.
+func recomputeSegment(seg segment, f *frontier, want map[int64]bool, roots map[int64]tlog.Hash) error {
+	hs := seg.hashes
+	for _, e := range seg.events {
+		for len(hs) > 0 && hs[0].leaf < e.Index {
+			hs = hs[1:]
+		}
+		var h hashRow
+		if len(hs) > 0 {
+			h = hs[0]
+		}
+		if err := recomputeOne(e, h, f); err != nil {
+			return err
+		}
+		if want[f.size] {
+			roots[f.size] = f.root()
+		}
+	}
+	return nil
+}
+
+type hashRow struct {
+	leaf   int64
+	hashes []byte
+}
+
+func scanHashRow(row interface{ Scan(...any) error }) (hashRow, error) {
+	var h hashRow
+	err := row.Scan(&h.leaf, &h.hashes)
+	return h, err
+}
+
+func recomputeOne(e Event, h hashRow, f *frontier) error {
 	if e.Index != f.size {
 		return &VerifyError{Index: f.size, Reason: fmt.Sprintf("missing (next stored event is %d)", e.Index)}
 	}
-	got := joinHashes(f.push(e.LeafHash()))
-	if stored == nil {
+	if h.hashes == nil || h.leaf != e.Index {
 		return &VerifyError{Index: e.Index, Reason: "stored hashes missing"}
 	}
-	if !bytes.Equal(got[:tlog.HashSize], stored[:min(len(stored), tlog.HashSize)]) {
+	got := joinHashes(f.push(e.LeafHash()))
+	if !bytes.Equal(got[:tlog.HashSize], h.hashes[:min(len(h.hashes), tlog.HashSize)]) {
 		return &VerifyError{Index: e.Index, Reason: "event does not match its stored leaf hash"}
 	}
-	if !bytes.Equal(got, stored) {
+	if !bytes.Equal(got, h.hashes) {
 		return &VerifyError{Index: e.Index, Reason: "stored tree hashes do not match the recomputed tree"}
 	}
 	return nil
