@@ -1,0 +1,132 @@
+// Package kubernetes runs sandbox jobs as Kubernetes Jobs: one Job per
+// run, in a namespace whose NetworkPolicy denies all traffic, with the
+// restricted pod security profile, resource limits equal to requests,
+// size-limited scratch volumes and, optionally, a gVisor runtime class.
+// See docs/kubernetes.md for the manifests and what a cluster must add.
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/devmesh/devmesh/internal/errs"
+	"github.com/devmesh/devmesh/sandbox"
+)
+
+// Defaults of Options.
+const (
+	DefaultNamespace      = "devmesh-sandbox"
+	DefaultServiceAccount = "devmesh-sandbox"
+	// DefaultStartGrace is how long a pod may take to be scheduled,
+	// pull its image and unpack the workspace before the wall clock of
+	// the command itself starts.
+	DefaultStartGrace = 2 * time.Minute
+	// DefaultTTL keeps a finished Job for inspection should the driver
+	// die before deleting it; the TTL controller then removes it.
+	DefaultTTL = 10 * time.Minute
+)
+
+// Options configure a Driver.
+type Options struct {
+	// Client talks to the cluster; required.
+	Client kubernetes.Interface
+	// Logger receives run and preflight records; required.
+	Logger *slog.Logger
+	// Namespace holds the runs; default DefaultNamespace. It must have
+	// the deny-all NetworkPolicy of Manifests.
+	Namespace string
+	// ServiceAccount is the identity of run pods; its token is never
+	// mounted. Default DefaultServiceAccount.
+	ServiceAccount string
+	// RuntimeClass, if set, names the RuntimeClass of run pods, such
+	// as "gvisor"; Preflight checks that it exists.
+	RuntimeClass string
+	// CPUs is the CPU limit (and request) of one run; default 1.
+	CPUs float64
+	// NodeSelector and Tolerations steer runs to dedicated nodes.
+	NodeSelector map[string]string
+	Tolerations  []corev1.Toleration
+	// StartGrace bounds scheduling, image pull and workspace unpacking;
+	// default DefaultStartGrace.
+	StartGrace time.Duration
+	// TTL is the Job's ttlSecondsAfterFinished; default DefaultTTL.
+	TTL time.Duration
+	// PollInterval is how often a run's status is read; default 500ms.
+	PollInterval time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Driver runs jobs as Kubernetes Jobs. It is safe for concurrent use.
+type Driver struct {
+	opts Options
+	log  *slog.Logger
+
+	preflightMu sync.Mutex // serializes preflights so one runs at a time
+
+	mu     sync.Mutex // guards probed
+	probed error      // nil after a passing preflight
+}
+
+var _ sandbox.Driver = (*Driver)(nil)
+
+// New returns a driver. It does not contact the cluster: the first Run
+// performs the preflight unless Preflight has already passed.
+func New(opts Options) (*Driver, error) {
+	opts = withDefaults(opts)
+	if opts.Client == nil {
+		return nil, errors.New("kubernetes sandbox: a client is required")
+	}
+	if opts.Logger == nil {
+		return nil, errors.New("kubernetes sandbox: a logger is required")
+	}
+	if opts.CPUs > 64 {
+		return nil, fmt.Errorf("kubernetes sandbox: invalid cpu limit %v: over 64", opts.CPUs)
+	}
+	return &Driver{opts: opts, log: opts.Logger,
+		probed: errs.E(errs.Unavailable, "sandbox preflight has not run")}, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if o.ServiceAccount == "" {
+		o.ServiceAccount = DefaultServiceAccount
+	}
+	if o.CPUs <= 0 {
+		o.CPUs = 1
+	}
+	if o.StartGrace <= 0 {
+		o.StartGrace = DefaultStartGrace
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 500 * time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// ensurePreflight runs the preflight once if none has passed yet.
+func (d *Driver) ensurePreflight(ctx context.Context) error {
+	d.mu.Lock()
+	err := d.probed
+	d.mu.Unlock()
+	if err == nil {
+		return nil
+	}
+	_, err = d.Preflight(ctx)
+	return err
+}
