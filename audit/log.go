@@ -65,7 +65,6 @@ type Log struct {
 
 // request is one Append call waiting for its batch to commit.
 type request struct {
-	ctx     context.Context
 	entries []Entry
 	acks    []Ack
 	err     error
@@ -134,7 +133,7 @@ func (l *Log) Append(ctx context.Context, entries ...Entry) ([]Ack, error) {
 			return nil, fmt.Errorf("append entry %d: %w", i, err)
 		}
 	}
-	r := &request{ctx: ctx, entries: clean, done: make(chan struct{})}
+	r := &request{entries: clean, done: make(chan struct{})}
 	if err := l.enqueue(ctx, r); err != nil {
 		return nil, err
 	}
