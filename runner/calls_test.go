@@ -1,12 +1,16 @@
 package runner
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/devmesh/devmesh/blob"
 	"github.com/devmesh/devmesh/server"
 	"github.com/devmesh/devmesh/store"
+	"github.com/devmesh/devmesh/workspace"
 )
 
 type recorderResponse struct {
@@ -36,3 +40,14 @@ func candidateRequest(t testing.TB, method, path, sub string, db *store.DB) *htt
 }
 
 func serverStatus(err error) int { return server.Status(err) }
+
+func mustBlobDigest(t testing.TB, d workspace.Digest) blob.Digest {
+	t.Helper()
+	bd, err := blob.ParseDigest(d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bd
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -147,22 +147,25 @@ func (s runs) byID(ctx context.Context, id string) (Run, error) {
 	return r, nil
 }
 
-// claim marks run id running for attempt, clearing what an interrupted
-// earlier attempt left. It reports false when the run is already final,
-// or an attempt at least as new already claimed it.
-func (s runs) claim(ctx context.Context, id string, attempt int) (bool, error) {
+// claim marks run id running and counts the attempt, clearing what an
+// interrupted earlier attempt left. It returns the run's attempt number,
+// or ok false when the run is already final. River holds the job's lock
+// while it works, so only one claim of a run is working at a time.
+func (s runs) claim(ctx context.Context, id string) (attempt int, ok bool, err error) {
 	now := s.db.Now()
-	res, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE runs SET status = ?,
-		attempt = ?, started_at = ?, updated_at = ?, output = ?,
+	err = s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`UPDATE runs SET status = ?,
+		attempt = attempt + 1, started_at = ?, updated_at = ?, output = ?,
 		output_truncated = ?, outcome = '', exit_code = NULL, reason = ''
-		WHERE id = ? AND status IN (?, ?) AND attempt < ?`),
-		StatusRunning, attempt, now, now, []byte{}, false, id,
-		StatusQueued, StatusRunning, attempt)
-	if err != nil {
-		return false, fmt.Errorf("claim run %q: %w", id, err)
+		WHERE id = ? AND status IN (?, ?) RETURNING attempt`),
+		StatusRunning, now, now, []byte{}, false, id,
+		StatusQueued, StatusRunning).Scan(&attempt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if err != nil {
+		return 0, false, fmt.Errorf("claim run %q: %w", id, err)
+	}
+	return attempt, true, nil
 }
 
 // progress stores the output captured so far of a running run.

@@ -56,33 +56,35 @@ func (w *Worker) Timeout(job *river.Job[RunArgs]) time.Duration {
 // Work carries out one attempt of a run job.
 func (w *Worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	a := job.Args
-	ok, err := w.runs.claim(ctx, a.RunID, job.Attempt)
+	n, ok, err := w.runs.claim(ctx, a.RunID)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		// Final already, or a newer attempt has it: a duplicate delivery.
-		w.log.InfoContext(ctx, "run already claimed or final", "run", a.RunID, "attempt", job.Attempt)
+		// Final already: a duplicate delivery of a job whose completion
+		// River had not recorded.
+		w.log.InfoContext(ctx, "run already final", "run", a.RunID)
 		return nil
 	}
-	err = w.attempt(ctx, job)
+	err = w.attempt(ctx, job, n)
 	if err == nil {
 		return nil
 	}
-	return w.attemptFailed(ctx, job, err)
+	return w.attemptFailed(ctx, job, n, err)
 }
 
-// attempt runs the job's command and records the run's end.
-func (w *Worker) attempt(ctx context.Context, job *river.Job[RunArgs]) error {
+// attempt runs the job's command as the run's attempt n and records
+// the run's end.
+func (w *Worker) attempt(ctx context.Context, job *river.Job[RunArgs], n int) error {
 	a := job.Args
-	if err := w.logStarted(ctx, job); err != nil {
+	if err := w.logStarted(ctx, a, n); err != nil {
 		return err
 	}
 	archive, err := w.fetch(ctx, a)
 	if err != nil {
 		return err
 	}
-	rec := &recorder{run: a.RunID, attempt: job.Attempt}
+	rec := &recorder{run: a.RunID, attempt: n}
 	res, err := w.runWithFlush(ctx, a, archive, rec)
 	if err != nil {
 		return err
@@ -90,7 +92,7 @@ func (w *Worker) attempt(ctx context.Context, job *river.Job[RunArgs]) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("run interrupted: %w", context.Cause(ctx))
 	}
-	return w.record(ctx, job, rec, res)
+	return w.record(ctx, a, n, rec, res)
 }
 
 // fetch reads the workspace tarball the job names, verified against its
@@ -153,10 +155,9 @@ type started struct {
 	Limits  sandbox.Limits `json:"limits"`
 }
 
-func (w *Worker) logStarted(ctx context.Context, job *river.Job[RunArgs]) error {
-	a := job.Args
+func (w *Worker) logStarted(ctx context.Context, a RunArgs, n int) error {
 	return w.appendEvent(ctx, a.SubmissionID, audit.KindRunStarted, started{RunID: a.RunID,
-		Attempt: job.Attempt, Digest: a.Digest, Runtime: a.Runtime, Command: a.Command,
+		Attempt: n, Digest: a.Digest, Runtime: a.Runtime, Command: a.Command,
 		Limits: a.Limits})
 }
 
@@ -177,8 +178,7 @@ type Finished struct {
 // record stores the result of a run that reached an outcome. A sandbox
 // error is a failed run (the command's fate is unknown) and is not
 // retried: a broken sandbox would fail again.
-func (w *Worker) record(ctx context.Context, job *river.Job[RunArgs], rec *recorder, res sandbox.Result) error {
-	a := job.Args
+func (w *Worker) record(ctx context.Context, a RunArgs, n int, rec *recorder, res sandbox.Result) error {
 	out, truncated := rec.output()
 	exit := res.ExitCode
 	f := final{status: StatusFinished, outcome: string(res.Outcome), exitCode: &exit,
@@ -186,14 +186,14 @@ func (w *Worker) record(ctx context.Context, job *river.Job[RunArgs], rec *recor
 	if res.Outcome == sandbox.SandboxError {
 		f.status, f.reason, f.exitCode = StatusFailed, "sandbox error: "+res.Detail, nil
 	}
-	ev := Finished{RunID: a.RunID, Attempt: job.Attempt, Status: f.status,
+	ev := Finished{RunID: a.RunID, Attempt: n, Status: f.status,
 		Outcome: res.Outcome, TimeKind: res.TimeKind, ExitCode: f.exitCode,
 		DurationMS: res.Duration.Milliseconds(), CPUTimeMS: res.CPUTime.Milliseconds(),
 		PeakMemory: res.PeakMemory, Reason: clipReason(f.reason)}
 	if err := w.appendEvent(ctx, a.SubmissionID, audit.KindRunFinished, ev); err != nil {
 		return err
 	}
-	if _, err := w.runs.finish(ctx, a.RunID, job.Attempt, f); err != nil {
+	if _, err := w.runs.finish(ctx, a.RunID, n, f); err != nil {
 		return err
 	}
 	w.log.InfoContext(ctx, "run finished", "run", a.RunID, "status", f.status,
@@ -205,7 +205,7 @@ func (w *Worker) record(ctx context.Context, job *river.Job[RunArgs], rec *recor
 // run fails for good when the error cannot pass (an invalid job) or this
 // was the last attempt; otherwise it goes back to queued for River's
 // retry. Its bookkeeping outlives a cancelled job context.
-func (w *Worker) attemptFailed(ctx context.Context, job *river.Job[RunArgs], err error) error {
+func (w *Worker) attemptFailed(ctx context.Context, job *river.Job[RunArgs], n int, err error) error {
 	a := job.Args
 	bg := context.WithoutCancel(ctx)
 	var cancel *river.JobCancelError
@@ -214,14 +214,14 @@ func (w *Worker) attemptFailed(ctx context.Context, job *river.Job[RunArgs], err
 	if !permanent && job.Attempt < job.MaxAttempts {
 		w.log.WarnContext(bg, "run attempt failed; will retry", "run", a.RunID,
 			"attempt", job.Attempt, "err", err)
-		if rerr := w.runs.requeue(bg, a.RunID, job.Attempt, "attempt "+
-			fmt.Sprint(job.Attempt)+" interrupted: "+err.Error()); rerr != nil {
+		if rerr := w.runs.requeue(bg, a.RunID, n, "attempt "+
+			fmt.Sprint(n)+" interrupted: "+err.Error()); rerr != nil {
 			w.log.ErrorContext(bg, "requeue run", "run", a.RunID, "err", rerr)
 		}
 		return err
 	}
 	reason := fmt.Sprintf("attempt %d of %d failed: %v", job.Attempt, job.MaxAttempts, err)
-	w.fail(bg, a, job.Attempt, reason)
+	w.fail(bg, a, n, reason)
 	if permanent {
 		return river.JobCancel(err)
 	}
