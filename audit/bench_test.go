@@ -28,7 +28,7 @@ func BenchmarkAppend(b *testing.B) {
 		for _, perCall := range []int{1, 10} {
 			b.Run(fmt.Sprintf("%s/events-per-call=%d", be.Name, perCall), func(b *testing.B) {
 				db := be.Open(b)
-				l := Open(db, Options{Signer: testSigner(b), CheckpointEvery: time.Second, Logger: benchLogger()})
+				l := Open(db, Options{Signer: testSigner(b), CheckpointEvery: time.Second, Logger: benchLogger(), MaxBatch: benchMaxBatch()})
 				defer l.Close()
 				benchAppend(b, l, 1000, perCall)
 			})
@@ -169,4 +169,35 @@ func BenchmarkReplay(b *testing.B) {
 			}
 		}
 	})
+}
+
+func benchMaxBatch() int {
+	n, _ := strconv.Atoi(os.Getenv("AUDIT_BENCH_MAX_BATCH"))
+	return n
+}
+
+// BenchmarkCommitBatch measures the transaction alone: one op commits a
+// batch of 1,000 new events from 1,000 submissions, as the sequencer
+// does, without the goroutines and channels of the append path.
+func BenchmarkCommitBatch(b *testing.B) {
+	payload := json.RawMessage(`{"changes":[{"from":120,"insert":"return x + 1\n","to":124}],"file":"src/main.py"}`)
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			l := Open(be.Open(b), Options{})
+			defer l.Close()
+			n := 0
+			for b.Loop() {
+				es := make([]Entry, 1000)
+				for i := range es {
+					es[i] = Entry{SubmissionID: fmt.Sprintf("sub_%04d", i), Kind: KindEditorOps,
+						Actor: ActorCandidate, ClientID: fmt.Sprint(n), Payload: payload}
+					n++
+				}
+				if _, err := l.commit(b.Context(), es); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

@@ -61,6 +61,8 @@ type Log struct {
 	signMu sync.Mutex
 	// grown is signalled (without blocking) after each committed batch.
 	grown chan struct{}
+	// stmts are the SQLite insert statements, prepared on first use.
+	stmts sqliteStmts
 }
 
 // request is one Append call waiting for its batch to commit.
@@ -114,6 +116,11 @@ func (l *Log) Close() error {
 	}
 	l.closeMu.Unlock()
 	l.wg.Wait()
+	for _, st := range []*sql.Stmt{l.stmts.events, l.stmts.hashes} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return nil
 }
 
@@ -249,10 +256,13 @@ func (l *Log) commit(ctx context.Context, entries []Entry) ([]Ack, error) {
 	if l.db.Dialect == store.Postgres {
 		return l.commitPostgres(ctx, entries, now)
 	}
+	if err := l.stmts.prepare(ctx, l.db.SQL); err != nil {
+		return nil, fmt.Errorf("prepare audit inserts: %w", err)
+	}
 	var acks []Ack
 	err := l.db.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		acks, _, err = appendTx(ctx, sqliteTx{tx}, entries, now)
+		acks, _, err = appendTx(ctx, sqliteTx{tx, &l.stmts}, entries, now)
 		return err
 	})
 	return acks, err

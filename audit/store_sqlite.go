@@ -5,12 +5,53 @@ import (
 	"database/sql"
 	"encoding/json"
 	"strings"
+	"sync"
 )
 
 // sqliteTx appends on SQLite. The store opens SQLite with
 // _txlock=immediate, so BEGIN already holds the database's single write
 // lock: lock has nothing left to do.
-type sqliteTx struct{ tx *sql.Tx }
+type sqliteTx struct {
+	tx    *sql.Tx
+	stmts *sqliteStmts
+}
+
+// sqliteStmts caches the full-chunk INSERT statements, so a batch does
+// not parse a 900-parameter statement ten times over.
+type sqliteStmts struct {
+	once   sync.Once
+	events *sql.Stmt
+	hashes *sql.Stmt
+	err    error
+}
+
+var (
+	insertEventsSQL = `INSERT INTO audit_events (idx, submission_id, seq, kind, actor,
+		server_time, client_time, client_id, payload) VALUES `
+	insertHashesSQL = `INSERT INTO audit_hashes (leaf_index, hashes) VALUES `
+)
+
+func (c *sqliteStmts) prepare(ctx context.Context, db *sql.DB) error {
+	c.once.Do(func() {
+		c.events, c.err = db.PrepareContext(ctx, insertEventsSQL+placeholders(sqliteChunk, 9))
+		if c.err == nil {
+			c.hashes, c.err = db.PrepareContext(ctx, insertHashesSQL+placeholders(sqliteChunk, 2))
+		}
+	})
+	return c.err
+}
+
+// exec runs the cached statement for a full chunk, or a one-off
+// statement for a shorter one.
+func (s sqliteTx) exec(ctx context.Context, cached *sql.Stmt, prefix string, rows, cols int, args []any) error {
+	var err error
+	if rows == sqliteChunk && cached != nil {
+		_, err = s.tx.StmtContext(ctx, cached).ExecContext(ctx, args...)
+	} else {
+		_, err = s.tx.ExecContext(ctx, prefix+placeholders(rows, cols), args...)
+	}
+	return err
+}
 
 var _ writeTx = sqliteTx{}
 
@@ -117,26 +158,19 @@ func (s sqliteTx) insert(ctx context.Context, b *batch) error {
 }
 
 func (s sqliteTx) insertEvents(ctx context.Context, evs []Event) error {
-	q := `INSERT INTO audit_events (idx, submission_id, seq, kind, actor,
-		server_time, client_time, client_id, payload) VALUES ` +
-		placeholders(len(evs), 9)
 	args := make([]any, 0, 9*len(evs))
 	for _, e := range evs {
 		args = append(args, eventArgs(e)...)
 	}
-	_, err := s.tx.ExecContext(ctx, q, args...)
-	return err
+	return s.exec(ctx, s.stmts.events, insertEventsSQL, len(evs), 9, args)
 }
 
 func (s sqliteTx) insertHashes(ctx context.Context, evs []Event, hashes [][]byte) error {
-	q := `INSERT INTO audit_hashes (leaf_index, hashes) VALUES ` +
-		placeholders(len(evs), 2)
 	args := make([]any, 0, 2*len(evs))
 	for i, e := range evs {
 		args = append(args, e.Index, hashes[i])
 	}
-	_, err := s.tx.ExecContext(ctx, q, args...)
-	return err
+	return s.exec(ctx, s.stmts.hashes, insertHashesSQL, len(evs), 2, args)
 }
 
 // eventArgs returns the column values of e in the order of the
