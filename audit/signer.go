@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -131,3 +132,9 @@ func checkOrigin(origin string) error {
 	}
 	return nil
 }
+
+// String names the key without revealing it.
+func (s *Signer) String() string { return "log signer " + s.verifierKey }
+
+// LogValue implements slog.LogValuer with the public key only.
+func (s *Signer) LogValue() slog.Value { return slog.StringValue(s.String()) }
