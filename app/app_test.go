@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -130,8 +131,27 @@ func TestSeedRunsOnceAndTheFlowLeaksNoSecret(t *testing.T) {
 	if st, _ := c.do("GET", "/api/v1/tasks", cand, "", nil); st != 401 {
 		t.Fatalf("candidate token on a recruiter route: %d, want 401", st)
 	}
-	if st, _ := c.do("GET", "/api/v1/submissions/"+str(inv, "submission_id"), rec, "", nil); st != 200 {
+	sub := str(inv, "submission_id")
+	if st, _ := c.do("GET", "/api/v1/submissions/"+sub, rec, "", nil); st != 200 {
 		t.Fatalf("recruiter reads the submission: %d", st)
+	}
+
+	// The candidate edits the starter file; the log alone rebuilds it.
+	edit := map[string]any{"events": []map[string]any{{
+		"id": "e1", "kind": "editor.ops",
+		"payload": map[string]any{"file": "rle.py", "changes": []map[string]any{{"from": 0, "to": 0, "insert": "# edited\n"}}},
+	}}}
+	st, acks := c.json("POST", "/api/v1/session/events", cand, edit)
+	if st != 200 {
+		t.Fatalf("ingest: %d %v", st, acks)
+	}
+	seq := lastSeq(t, acks)
+	st, replay := c.do("GET", fmt.Sprintf("/api/v1/submissions/%s/replay?seq=%d", sub, seq), rec, "", nil)
+	if st != 200 || !strings.HasPrefix(fileContent(replay, "rle.py"), "# edited\n") {
+		t.Fatalf("replay at %d: %d %v", seq, st, replay)
+	}
+	if fileContent(replay, "main.py") == "" {
+		t.Fatalf("replay lacks the starter file main.py: %v", replay)
 	}
 
 	secrets := map[string]string{
@@ -205,6 +225,29 @@ func TestBadTaskBundlesLeaveNothingBehind(t *testing.T) {
 	if after := countFiles(t, a.Dir.Path("blobs")); after != blobsBefore {
 		t.Fatalf("blob files: %d before, %d after bad uploads", blobsBefore, after)
 	}
+}
+
+func lastSeq(t *testing.T, acks map[string]any) int64 {
+	t.Helper()
+	list, _ := acks["acks"].([]any)
+	if len(list) == 0 {
+		t.Fatalf("no acks in %v", acks)
+	}
+	last, _ := list[len(list)-1].(map[string]any)
+	seq, _ := last["seq"].(float64)
+	return int64(seq)
+}
+
+func fileContent(replay map[string]any, path string) string {
+	files, _ := replay["files"].([]any)
+	for _, f := range files {
+		m, _ := f.(map[string]any)
+		if m["path"] == path {
+			s, _ := m["content"].(string)
+			return s
+		}
+	}
+	return ""
 }
 
 func countFiles(t *testing.T, dir string) int {

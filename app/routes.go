@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/devmesh/devmesh/api"
+	"github.com/devmesh/devmesh/audit"
 	"github.com/devmesh/devmesh/server"
 )
 
@@ -33,6 +34,7 @@ func (a *App) build(ctx context.Context) error {
 
 	a.Server = server.New(a.Log, a.Auth)
 	a.Server.Handle(a.Auth.Routes()...)
+	a.Server.Handle(audit.NewAPI(a.Audit).Routes()...)
 	a.Server.Handle(server.HealthRoutes(map[string]server.ReadyChecker{
 		"database": server.ReadyFunc(a.databaseReady),
 	})...)

@@ -1,14 +1,18 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/devmesh/devmesh/audit"
 	"github.com/devmesh/devmesh/auth"
+	"github.com/devmesh/devmesh/blob"
 	"github.com/devmesh/devmesh/store"
 	"github.com/devmesh/devmesh/task"
+	"github.com/devmesh/devmesh/workspace"
 )
 
 // openAudit opens the audit log with its checkpoint signer, whose key is
@@ -36,7 +40,7 @@ func (a *App) openAuth(ctx context.Context) (*auth.Service, error) {
 	cfg.PublicURL = a.Cfg.URL()
 	cfg.InviteTTL = a.Cfg.InviteTTL
 	return auth.New(ctx, auth.Deps{DB: a.DB, MasterKey: mk, Audit: a.Audit,
-		Log: a.Log, SessionLength: a.sessionLength}, cfg)
+		Log: a.Log, SessionLength: a.sessionLength, Opening: a.openingEntries}, cfg)
 }
 
 // sessionLength is the task's session duration for a submission.
@@ -54,4 +58,53 @@ func (a *App) sessionLength(ctx context.Context, sub store.Submission) (time.Dur
 		return 0, err
 	}
 	return time.Duration(m.SessionDuration), nil
+}
+
+// taskOf returns the task bundle of a submission, read from blob storage
+// and verified against its digest.
+func (a *App) taskOf(ctx context.Context, sub store.Submission) (*task.Bundle, error) {
+	asm, err := a.DB.Assessment(ctx, sub.OrgID, sub.AssessmentID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := a.DB.Task(ctx, sub.OrgID, asm.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := blob.ParseDigest(t.Digest)
+	if err != nil {
+		return nil, err
+	}
+	archive, err := a.Blobs.ReadAll(ctx, TaskScope, d, task.MaxBundleBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read task bundle %s: %w", t.Digest, err)
+	}
+	return task.ParseArchive(bytes.NewReader(archive))
+}
+
+// openingEntries puts the task's starter files (and visible tests) into
+// the log as editor operations by the system, right after the submission
+// opens, so the log alone rebuilds every workspace the candidate had.
+func (a *App) openingEntries(ctx context.Context, sub store.Submission) ([]audit.Entry, error) {
+	b, err := a.taskOf(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
+	starter := b.Starter()
+	var out []audit.Entry
+	for _, p := range starter.Paths() {
+		f, _ := starter.Get(p)
+		op := workspace.Op{Op: workspace.OpCreate, File: p, Content: f.Content}
+		if f.Exec {
+			exec := true
+			op.Exec = &exec
+		}
+		payload, err := json.Marshal(op)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, audit.Entry{SubmissionID: sub.ID, Kind: audit.KindEditorOps,
+			Actor: audit.ActorSystem, ClientID: "starter:" + p, Payload: payload})
+	}
+	return out, nil
 }

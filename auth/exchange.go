@@ -184,8 +184,16 @@ func (s *Service) appendOpened(ctx context.Context, sub store.Submission) error 
 	if err != nil {
 		return err
 	}
-	_, err = s.audit.Append(ctx, audit.Entry{SubmissionID: sub.ID,
-		Kind: audit.KindSubmissionOpened, Actor: audit.ActorCandidate, Payload: payload})
+	entries := []audit.Entry{{SubmissionID: sub.ID,
+		Kind: audit.KindSubmissionOpened, Actor: audit.ActorCandidate, Payload: payload}}
+	if s.opening != nil {
+		more, err := s.opening(ctx, sub)
+		if err != nil {
+			return fmt.Errorf("prepare opening events: %w", err)
+		}
+		entries = append(entries, more...)
+	}
+	_, err = s.audit.Append(ctx, entries...)
 	return err
 }
 

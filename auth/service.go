@@ -125,6 +125,10 @@ type Deps struct {
 	// cfg.SessionDuration for every submission if nil. An error fails the
 	// exchange without spending the invite.
 	SessionLength func(ctx context.Context, sub store.Submission) (time.Duration, error)
+	// Opening returns entries to append right after submission.opened,
+	// in the same batch: the task's starter files as editor operations,
+	// so that the log alone rebuilds the workspace. Nil appends none.
+	Opening func(ctx context.Context, sub store.Submission) ([]audit.Entry, error)
 }
 
 // Service issues and verifies tokens and serves the sign-in, invite and
@@ -139,6 +143,7 @@ type Service struct {
 	dummy   string // a hash verified when the email is unknown
 	keys    *keySet
 	session func(ctx context.Context, sub store.Submission) (time.Duration, error)
+	opening func(ctx context.Context, sub store.Submission) ([]audit.Entry, error)
 	perAcct *Limiter
 	perIP   *Limiter
 	oidc    *oidcLogin // nil unless EnableOIDC was called
@@ -160,7 +165,8 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	s := &Service{cfg: cfg, db: deps.DB, audit: deps.Audit, log: deps.Log,
-		now: deps.Now, hasher: deps.Hasher, session: deps.SessionLength}
+		now: deps.Now, hasher: deps.Hasher, session: deps.SessionLength,
+		opening: deps.Opening}
 	s.setDefaults()
 	s.keys = &keySet{store: &keyStore{db: deps.DB, aead: aead}, log: s.log,
 		now: s.now, minReload: cfg.MinKeyReload}
