@@ -38,7 +38,7 @@ func decide(e ending) sandbox.Result {
 		res.TimeKind, res.Duration = sandbox.WallClock, e.wall
 		return set(sandbox.TimeLimit, "wall-clock limit reached")
 	case e.stop == stopLost:
-		return set(sandbox.SandboxError, "job did not finish by its deadline%s", apiDetail(e))
+		return set(sandbox.SandboxError, "job lost before it finished%s", apiDetail(e))
 	case e.pod == nil:
 		return set(sandbox.SandboxError, "no pod was created%s", jobDetail(e.job))
 	case evicted(e.pod):

@@ -69,7 +69,7 @@ func TestDecide(t *testing.T) {
 		{"failed unpack is a sandbox error", ending{pod: unpackFailed, job: failedJob("BackoffLimitExceeded")}, sandbox.SandboxError, "", -1, "unpack workspace"},
 		{"no pod is a sandbox error", ending{job: failedJob("DeadlineExceeded")}, sandbox.SandboxError, "", -1, "no pod"},
 		{"cancel wins over an exit", ending{pod: ok, stop: stopCanceled, err: errors.New("context canceled")}, sandbox.SandboxError, "", 0, "canceled"},
-		{"lost job is a sandbox error", ending{stop: stopLost}, sandbox.SandboxError, "", -1, "deadline"},
+		{"lost job is a sandbox error", ending{stop: stopLost}, sandbox.SandboxError, "", -1, "lost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

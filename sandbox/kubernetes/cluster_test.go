@@ -37,7 +37,7 @@ var dryRun = metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 
 // mustApply creates objs, first with dryRun=All and then for real.
 // Cluster-scoped objects another test created already are accepted.
-func mustApply(t *testing.T, c kubernetes.Interface, objs []runtime.Object) {
+func mustApply(t testing.TB, c kubernetes.Interface, objs []runtime.Object) {
 	t.Helper()
 	for _, o := range objs {
 		for _, opts := range []metav1.CreateOptions{dryRun, {}} {
@@ -88,7 +88,7 @@ func create(ctx context.Context, c kubernetes.Interface, o runtime.Object, opts 
 // sandboxCluster applies the manifests for a fresh sandbox namespace and
 // returns the admin client, the namespace and a client acting as the
 // runner's service account.
-func sandboxCluster(t *testing.T, runtimeClass string) (admin kubernetes.Interface, ns string, runner kubernetes.Interface) {
+func sandboxCluster(t testing.TB, runtimeClass string) (admin kubernetes.Interface, ns string, runner kubernetes.Interface) {
 	t.Helper()
 	admin = kubetest.Client(t)
 	ns = kubetest.UniqueName("sandbox-")
@@ -106,7 +106,7 @@ func sandboxCluster(t *testing.T, runtimeClass string) (admin kubernetes.Interfa
 	return admin, ns, runner
 }
 
-func clusterDriver(t *testing.T, c kubernetes.Interface, ns, runtimeClass string) *Driver {
+func clusterDriver(t testing.TB, c kubernetes.Interface, ns, runtimeClass string) *Driver {
 	t.Helper()
 	return mustDriver(t, Options{Client: c, Namespace: ns, RuntimeClass: runtimeClass,
 		PollInterval: 50 * time.Millisecond, StartGrace: 30 * time.Second})
@@ -315,7 +315,7 @@ func mustBeGone(t *testing.T, c kubernetes.Interface, ns string) {
 	t.Errorf("left behind after the run: %v", left)
 }
 
-func mustTarball(t *testing.T) []byte {
+func mustTarball(t testing.TB) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)

@@ -21,6 +21,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -323,5 +324,25 @@ func TestFakePreflightPasses(t *testing.T) {
 	}
 	if len(probes) != 4 {
 		t.Errorf("got %d probes, want 4", len(probes))
+	}
+}
+
+// Fault injection: a Job deleted behind the driver's back ends the run
+// at once as a sandbox error instead of waiting out its deadline.
+func TestFakeJobDeletedByOthers(t *testing.T) {
+	c := fakeCluster(t, allowAll)
+	c.PrependReactor("get", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		name := a.(k8stesting.GetAction).GetName()
+		return true, nil, apierrors.NewNotFound(batchv1.Resource("jobs"), name)
+	})
+	d := mustDriver(t, Options{Client: c, PollInterval: 5 * time.Millisecond})
+
+	start := time.Now()
+	res, err := d.Run(t.Context(), fakeJob(t))
+	if err != nil || res.Outcome != sandbox.SandboxError || !strings.Contains(res.Detail, "not found") {
+		t.Fatalf("got %+v, %v; want sandbox_error naming the missing job", res, err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("took %v to notice", time.Since(start))
 	}
 }

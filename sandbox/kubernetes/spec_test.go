@@ -17,7 +17,7 @@ import (
 	"github.com/devmesh/devmesh/sandbox"
 )
 
-func mustDriver(t *testing.T, opts Options) *Driver {
+func mustDriver(t testing.TB, opts Options) *Driver {
 	t.Helper()
 	if opts.Client == nil {
 		opts.Client = fake.NewClientset()
@@ -32,7 +32,7 @@ func mustDriver(t *testing.T, opts Options) *Driver {
 	return d
 }
 
-func testRun(t *testing.T, workspace []byte) *run {
+func testRun(t testing.TB, workspace []byte) *run {
 	t.Helper()
 	rt, err := sandbox.LookupRuntime("python")
 	if err != nil {

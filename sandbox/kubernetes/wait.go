@@ -7,6 +7,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -23,6 +24,7 @@ type ending struct {
 	pod  *corev1.Pod  // the run's pod, nil if none was created
 	stop string       // why the driver stopped the run, "" if it ended
 	err  error        // the last API error, for details
+	gone bool         // the Job was deleted by someone else
 	// wall is the run container's wall-clock limit.
 	wall time.Duration
 }
@@ -52,6 +54,9 @@ func (d *Driver) wait(ctx context.Context, r *run) ending {
 		switch {
 		case e.job != nil && jobFinished(e.job):
 			return e
+		case e.gone:
+			e.stop = stopLost
+			return e
 		case ranOutOfWall(e.pod, e.wall, d.opts.Now()):
 			e.stop = stopWall
 			return e
@@ -75,6 +80,7 @@ func (d *Driver) observe(ctx context.Context, r *run, e *ending) {
 	job, err := d.opts.Client.BatchV1().Jobs(ns).Get(ctx, r.name, metav1.GetOptions{})
 	if err != nil {
 		e.err = fmt.Errorf("read job %q: %w", r.name, err)
+		e.gone = apierrors.IsNotFound(err)
 		return
 	}
 	e.job = job
