@@ -3,11 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/devmesh/devmesh/app"
+	"github.com/devmesh/devmesh/audit"
+	"github.com/devmesh/devmesh/config"
 	"github.com/devmesh/devmesh/datadir"
 )
 
@@ -108,5 +115,62 @@ func TestKeysRotateAddsANewKeyEachTime(t *testing.T) {
 	out2, _, code := runCLI(t, "", "keys", "rotate", "--data", dir)
 	if code != 0 || out2 == out1 {
 		t.Fatalf("second rotate: exit %d, %q; want a different key than %q", code, out2, out1)
+	}
+}
+
+func TestAuditAndReceiptVerifyOnAnEmbeddedDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.DefaultConfig()
+	cfg.DataDir = dir
+	ctx := t.Context()
+	a, err := app.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []audit.Entry
+	for i := range 50 {
+		entries = append(entries, audit.Entry{SubmissionID: "sub_cli", Kind: audit.KindTerminalInput,
+			Actor: audit.ActorCandidate, Payload: []byte(fmt.Sprintf(`{"data":"ls %d"}`, i))})
+	}
+	if _, err := a.Audit.Append(ctx, entries...); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := a.Audit.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := audit.EventAt(ctx, a.DB, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcpt, err := a.Audit.Receipt(ctx, ev, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := a.LogSigner.VerifierKey()
+	a.Close()
+
+	out, errOut, code := runCLI(t, "", "audit", "verify", "--data", dir)
+	if code != 0 || !strings.Contains(out, "ok: 50 events verified") {
+		t.Fatalf("audit verify: exit %d, %q %q", code, out, errOut)
+	}
+
+	b, _ := json.Marshal(rcpt)
+	file := filepath.Join(dir, "receipt.json")
+	keyFile := filepath.Join(dir, "log.pub")
+	os.WriteFile(file, b, 0o600)
+	os.WriteFile(keyFile, []byte(vkey+"\n"), 0o600)
+	out, errOut, code = runCLI(t, "", "receipt", "verify", file, "--key", keyFile)
+	if code != 0 || !strings.Contains(out, "ok: 1 receipts verified") {
+		t.Fatalf("receipt verify: exit %d, %q %q", code, out, errOut)
+	}
+	tampered := bytes.Replace(b, []byte("ls 7"), []byte("rm 7"), 1)
+	if bytes.Equal(tampered, b) {
+		t.Fatal("test did not tamper with the receipt")
+	}
+	os.WriteFile(file, tampered, 0o600)
+	out, _, code = runCLI(t, "", "receipt", "verify", file, "--key", keyFile)
+	if code == 0 || !strings.Contains(out, "FAIL") {
+		t.Fatalf("tampered receipt: exit %d, %q; want a failure", code, out)
 	}
 }
