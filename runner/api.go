@@ -59,7 +59,7 @@ func NewAPI(deps APIDeps) (*API, error) {
 		return nil, fmt.Errorf("runner api: %w", err)
 	}
 	return &API{db: deps.DB, runs: runs{deps.DB}, bundles: newBundles(deps.DB, deps.Blobs),
-		snap:  snapshotter{db: deps.DB, blobs: deps.Blobs, audit: deps.Audit},
+		snap:  snapshotter{db: deps.DB, blobs: deps.Blobs, audit: deps.Audit, trees: &treeCache{}},
 		queue: q, audit: deps.Audit, log: deps.Log, poll: deps.PollEvery}, nil
 }
 
@@ -127,7 +127,7 @@ func (a *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	snap, err := a.snap.freeze(r.Context(), sub.ID, b.Starter())
+	snap, err := a.snap.freeze(r.Context(), sub.ID)
 	if err != nil {
 		return err
 	}
@@ -248,11 +248,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b, err := a.bundles.forSubmission(r.Context(), sub.ID)
-	if err != nil {
-		return err
-	}
-	snap, err := a.snap.freeze(r.Context(), sub.ID, b.Starter())
+	snap, err := a.snap.freeze(r.Context(), sub.ID)
 	if err != nil {
 		return err
 	}

@@ -62,9 +62,10 @@ func TestVisibleTestsRunEndToEnd(t *testing.T) {
 			if !strings.Contains(v.Output, "Ran 3 tests") || !strings.Contains(v.Output, "OK") {
 				t.Errorf("output lacks the unittest summary:\n%s", v.Output)
 			}
-			if v.WorkspaceDigest != rc.WorkspaceDigest || v.Seq != rc.Seq || v.Seq != 1 {
-				t.Errorf("run view digest %s seq %d, created %s seq %d; want equal and seq 1 (the one editor op)",
-					v.WorkspaceDigest, v.Seq, rc.WorkspaceDigest, rc.Seq)
+			wantSeq := int64(bundle.Starter().Len() + 1) // starter creates, then the edit
+			if v.WorkspaceDigest != rc.WorkspaceDigest || v.Seq != rc.Seq || v.Seq != wantSeq {
+				t.Errorf("run view digest %s seq %d, created %s seq %d; want equal and seq %d",
+					v.WorkspaceDigest, v.Seq, rc.WorkspaceDigest, rc.Seq, wantSeq)
 			}
 			checkRunEvents(t, e, sub, rc)
 		})

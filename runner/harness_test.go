@@ -171,7 +171,35 @@ func (e *env) openSubmission(b *task.Bundle) string {
 	if _, err := e.db.OpenSubmission(ctx, hash, time.Hour); err != nil {
 		e.t.Fatal(err)
 	}
+	e.appendStarter(sub.ID, b)
 	return sub.ID
+}
+
+// appendStarter logs the task's starter files as create ops, as the
+// session opening does.
+func (e *env) appendStarter(sub string, b *task.Bundle) {
+	e.t.Helper()
+	e.appendTree(sub, b.Starter())
+}
+
+// appendTree logs every file of tree as a create op by the system.
+func (e *env) appendTree(sub string, starter *workspace.Tree) {
+	e.t.Helper()
+	var entries []audit.Entry
+	for _, p := range starter.Paths() {
+		f, _ := starter.Get(p)
+		op := workspace.Op{Op: workspace.OpCreate, File: p, Content: f.Content}
+		if f.Exec {
+			x := true
+			op.Exec = &x
+		}
+		payload, _ := json.Marshal(op)
+		entries = append(entries, audit.Entry{SubmissionID: sub, Kind: audit.KindEditorOps,
+			Actor: audit.ActorSystem, Payload: payload})
+	}
+	if _, err := e.log.Append(context.Background(), entries...); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // appendOps logs editor ops of sub as the ingest API would.

@@ -13,33 +13,44 @@ import (
 const rebuildPage = 1000
 
 // Rebuild returns the workspace of submission sub after the event with
-// sequence number seq, from the log alone: starter (the task's starting
-// workspace, which Rebuild does not modify) with every editor.ops event
-// of the submission up to seq applied in order. Events never change, so
-// the same seq always gives the same tree. An op that does not apply is
-// an error naming the event: the log is the truth, and a workspace that
-// cannot be rebuilt from it must not be run or submitted.
-func Rebuild(ctx context.Context, db *store.DB, starter *workspace.Tree, sub string, seq int64) (*workspace.Tree, error) {
-	t := starter.Clone()
-	for from := int64(0); from < seq; {
+// sequence number seq, from the log alone: an empty tree with every
+// editor.ops event of the submission up to seq applied in order. The
+// task's starter files are in the log too, as the create ops logged when
+// the submission opened, so this is the same rule audit's replay uses.
+// Events never change, so the same seq always gives the same tree. An op
+// that does not apply is an error naming the event: the log is the
+// truth, and a workspace that cannot be rebuilt from it must not be run
+// or submitted.
+func Rebuild(ctx context.Context, db *store.DB, sub string, seq int64) (*workspace.Tree, error) {
+	t := workspace.NewTree(workspace.Limits{})
+	if err := applyEvents(ctx, db, t, sub, 0, seq); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// applyEvents applies to t the editor ops of sub with sequence numbers
+// in (after, upTo].
+func applyEvents(ctx context.Context, db *store.DB, t *workspace.Tree, sub string, after, upTo int64) error {
+	for from := after; from < upTo; {
 		evs, err := audit.ReadEvents(ctx, db, sub, from, rebuildPage)
 		if err != nil {
-			return nil, fmt.Errorf("rebuild workspace: %w", err)
+			return fmt.Errorf("rebuild workspace: %w", err)
 		}
 		if len(evs) == 0 {
-			return t, nil
+			return nil
 		}
 		for _, e := range evs {
-			if e.Seq > seq {
-				return t, nil
+			if e.Seq > upTo {
+				return nil
 			}
 			if err := applyOp(t, e); err != nil {
-				return nil, err
+				return err
 			}
 			from = e.Seq
 		}
 	}
-	return t, nil
+	return nil
 }
 
 func applyOp(t *workspace.Tree, e audit.Event) error {

@@ -37,19 +37,20 @@ type snapshotter struct {
 	db    *store.DB
 	blobs *blob.Store
 	audit audit.Appender
+	trees *treeCache
 }
 
 // freeze rebuilds submission sub's workspace at its latest event from
-// starter and the log, stores the tarball write-once under its digest in
+// the log, stores the tarball write-once under its digest in
 // the submission's scope, and appends a workspace.snapshot event. The
 // tarball is stored before the event that names it, so an event never
 // names a missing tarball.
-func (s snapshotter) freeze(ctx context.Context, sub string, starter *workspace.Tree) (Snapshot, error) {
+func (s snapshotter) freeze(ctx context.Context, sub string) (Snapshot, error) {
 	seq, err := LastSeq(ctx, s.db, sub)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	tree, err := Rebuild(ctx, s.db, starter, sub, seq)
+	tree, err := s.trees.rebuild(ctx, s.db, sub, seq)
 	if err != nil {
 		return Snapshot{}, err
 	}
