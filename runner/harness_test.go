@@ -145,8 +145,25 @@ func sampleTask(t testing.TB, edit func(string) string) *task.Bundle {
 }
 
 // openSubmission stores bundle, makes an assessment of it and opens a
-// submission for it.
+// submission for it, with the starter files logged as the opening does.
 func (e *env) openSubmission(b *task.Bundle) string {
+	e.t.Helper()
+	ctx := context.Background()
+	a := e.assessment(b)
+	hash := e.db.NewID("invite")
+	sub, err := e.db.CreateSubmission(ctx, e.org.ID, a.ID, "cand@example.com", hash, time.Now().Add(time.Hour))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.db.OpenSubmission(ctx, hash, time.Hour); err != nil {
+		e.t.Fatal(err)
+	}
+	e.appendStarter(sub.ID, b)
+	return sub.ID
+}
+
+// assessment stores bundle and makes an assessment of it.
+func (e *env) assessment(b *task.Bundle) store.Assessment {
 	e.t.Helper()
 	ctx := context.Background()
 	d, _ := blob.ParseDigest(b.Digest().String())
@@ -163,16 +180,7 @@ func (e *env) openSubmission(b *task.Bundle) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	hash := e.db.NewID("invite")
-	sub, err := e.db.CreateSubmission(ctx, e.org.ID, a.ID, "cand@example.com", hash, time.Now().Add(time.Hour))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.db.OpenSubmission(ctx, hash, time.Hour); err != nil {
-		e.t.Fatal(err)
-	}
-	e.appendStarter(sub.ID, b)
-	return sub.ID
+	return a
 }
 
 // appendStarter logs the task's starter files as create ops, as the
