@@ -69,6 +69,7 @@ const (
 // segment is one range of events and their stored hash rows.
 type segment struct {
 	events []Event
+	leaves []tlog.Hash // leaf hash of each event, computed by the reader
 	hashes []hashRow
 	err    error
 }
@@ -142,6 +143,10 @@ func readSegment(ctx context.Context, db *store.DB, lo, hi int64) segment {
 		seg.hashes, seg.err = queryAll(ctx, db, `SELECT leaf_index, hashes FROM audit_hashes
 			WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index`, scanHashRow, lo, hi)
 	}
+	seg.leaves = make([]tlog.Hash, len(seg.events))
+	for i := range seg.events {
+		seg.leaves[i] = seg.events[i].LeafHash()
+	}
 	return seg
 }
 
@@ -166,7 +171,7 @@ func queryAll[T any](ctx context.Context, db *store.DB, q string, scan func(inte
 // index.
 func recomputeSegment(seg segment, f *frontier, want map[int64]bool, roots map[int64]tlog.Hash) error {
 	hs := seg.hashes
-	for _, e := range seg.events {
+	for i, e := range seg.events {
 		for len(hs) > 0 && hs[0].leaf < e.Index {
 			hs = hs[1:]
 		}
@@ -174,7 +179,7 @@ func recomputeSegment(seg segment, f *frontier, want map[int64]bool, roots map[i
 		if len(hs) > 0 {
 			h = hs[0]
 		}
-		if err := recomputeOne(e, h, f); err != nil {
+		if err := recomputeOne(e, seg.leaves[i], h, f); err != nil {
 			return err
 		}
 		if want[f.size] {
@@ -195,14 +200,14 @@ func scanHashRow(row interface{ Scan(...any) error }) (hashRow, error) {
 	return h, err
 }
 
-func recomputeOne(e Event, h hashRow, f *frontier) error {
+func recomputeOne(e Event, leaf tlog.Hash, h hashRow, f *frontier) error {
 	if e.Index != f.size {
 		return &VerifyError{Index: f.size, Reason: fmt.Sprintf("missing (next stored event is %d)", e.Index)}
 	}
 	if h.hashes == nil || h.leaf != e.Index {
 		return &VerifyError{Index: e.Index, Reason: "stored hashes missing"}
 	}
-	got := joinHashes(f.push(e.LeafHash()))
+	got := joinHashes(f.push(leaf))
 	if !bytes.Equal(got[:tlog.HashSize], h.hashes[:min(len(h.hashes), tlog.HashSize)]) {
 		return &VerifyError{Index: e.Index, Reason: "event does not match its stored leaf hash"}
 	}
