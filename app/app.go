@@ -19,6 +19,8 @@ import (
 	"github.com/devmesh/devmesh/blob"
 	"github.com/devmesh/devmesh/config"
 	"github.com/devmesh/devmesh/datadir"
+	"github.com/devmesh/devmesh/runner"
+	"github.com/devmesh/devmesh/sandbox"
 	"github.com/devmesh/devmesh/server"
 	"github.com/devmesh/devmesh/store"
 )
@@ -68,6 +70,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.closers = append(a.closers, db.Close)
 	n, err := db.Migrate(ctx)
 	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := runner.Migrate(ctx, db, log); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -142,4 +148,25 @@ func (a *App) certificate(host string) (tls.Certificate, error) {
 func (a *App) Serve(ctx context.Context, ln net.Listener, tlsConf *tls.Config) error {
 	hs := server.HTTPServer(a.Server.Handler(), tlsConf, a.Log)
 	return server.Serve(ctx, hs, ln)
+}
+
+// StartRunner starts taking run jobs in this process on driver. The
+// driver's isolation probes must pass unless the configuration allows an
+// insecure sandbox. The runner stops when the app closes.
+func (a *App) StartRunner(ctx context.Context, driver sandbox.Driver) error {
+	if a.Cfg.InsecureSandbox {
+		a.Log.Warn("the sandbox may run candidate code without full isolation (--insecure-sandbox): development only")
+	}
+	r, err := runner.Start(ctx, runner.Deps{DB: a.DB, Blobs: a.Blobs, Audit: a.Audit,
+		Driver: driver, Log: a.Log, Concurrency: a.Cfg.RunnerConcurrency,
+		InsecureDriver: a.Cfg.InsecureSandbox})
+	if err != nil {
+		return fmt.Errorf("start runner: %w", err)
+	}
+	a.closers = append(a.closers, func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return r.Stop(sctx)
+	})
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/devmesh/devmesh/api"
 	"github.com/devmesh/devmesh/audit"
+	"github.com/devmesh/devmesh/runner"
 	"github.com/devmesh/devmesh/server"
 )
 
@@ -35,6 +36,11 @@ func (a *App) build(ctx context.Context) error {
 	a.Server = server.New(a.Log, a.Auth)
 	a.Server.Handle(a.Auth.Routes()...)
 	a.Server.Handle(audit.NewAPI(a.Audit).Routes()...)
+	runs, err := runner.NewAPI(runner.APIDeps{DB: a.DB, Blobs: a.Blobs, Audit: a.Audit, Log: a.Log})
+	if err != nil {
+		return err
+	}
+	a.Server.Handle(runs.Routes()...)
 	a.Server.Handle(server.HealthRoutes(map[string]server.ReadyChecker{
 		"database": server.ReadyFunc(a.databaseReady),
 	})...)

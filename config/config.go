@@ -59,6 +59,9 @@ type Config struct {
 	LogOrigin string `yaml:"log_origin"`
 	// RunnerConcurrency bounds sandbox runs in flight in this process.
 	RunnerConcurrency int `yaml:"runner_concurrency"`
+	// InsecureSandbox lets the runner take jobs although the sandbox's
+	// isolation probes failed. Development only; logged at every run.
+	InsecureSandbox bool `yaml:"insecure_sandbox"`
 }
 
 // DefaultConfig returns settings that work out of the box on a laptop.

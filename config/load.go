@@ -39,6 +39,7 @@ func Flags(fs *flag.FlagSet) *Loader {
 	fs.StringVar(&l.flags.TLSCert, "tls-cert", "", "PEM certificate `file` (default: self-signed, in the data directory)")
 	fs.StringVar(&l.flags.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	fs.BoolVar(&l.flags.InsecureHTTP, "insecure-http", false, "serve plain HTTP (development only; logged as a warning)")
+	fs.BoolVar(&l.flags.InsecureSandbox, "insecure-sandbox", false, "run candidate code even if the sandbox's isolation probes fail (development only; logged at every run)")
 	fs.StringVar(&l.flags.LogLevel, "log-level", d.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&l.flags.LogFormat, "log-format", d.LogFormat, "log `format`: text or json")
 	return l
@@ -120,6 +121,8 @@ func (l *Loader) applyFlags(c *Config) error {
 			c.TLSKey = l.flags.TLSKey
 		case "insecure-http":
 			c.InsecureHTTP = l.flags.InsecureHTTP
+		case "insecure-sandbox":
+			c.InsecureSandbox = l.flags.InsecureSandbox
 		case "log-level":
 			c.LogLevel = l.flags.LogLevel
 		case "log-format":
@@ -155,6 +158,13 @@ func applyEnv(c *Config, getenv func(string) string) error {
 			problems = append(problems, fmt.Errorf("DEVMESH_INSECURE_HTTP %q: want true or false", v))
 		}
 		c.InsecureHTTP = b
+	}
+	if v := getenv("DEVMESH_INSECURE_SANDBOX"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("DEVMESH_INSECURE_SANDBOX %q: want true or false", v))
+		}
+		c.InsecureSandbox = b
 	}
 	if v := getenv("DEVMESH_INVITE_TTL"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -47,7 +47,7 @@ func commands() []command {
 	return []command{
 		{"up", "run everything in one process on embedded defaults", cmdUp},
 		{"serve", "run the HTTP API, relay and web UI (production role)", cmdServe},
-		{"runner", "take run jobs from the queue and drive the sandbox (production role)", notYet("runner", "the job queue")},
+		{"runner", "take run jobs from the queue and drive the sandbox (production role)", cmdRunner},
 		{"worker", "run evaluation, checkpoint signing and retention jobs (production role)", notYet("worker", "evaluation")},
 		{"migrate", "apply database migrations", cmdMigrate},
 		{"demo", "drive one whole assessment through the public API and print the report", notYet("demo", "evaluation and reports")},

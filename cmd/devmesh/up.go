@@ -8,6 +8,7 @@ import (
 	"github.com/devmesh/devmesh/app"
 	"github.com/devmesh/devmesh/config"
 	"github.com/devmesh/devmesh/datadir"
+	"github.com/devmesh/devmesh/sandbox/local"
 	"github.com/devmesh/devmesh/telemetry"
 )
 
@@ -60,6 +61,12 @@ func cmdUp(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
+	if err := startLocalRunner(ctx, a); err != nil {
+		// Serving still works; runs wait in the queue until a runner
+		// can take them.
+		a.Log.Error("no sandbox runner in this process: runs will wait in the queue", "err", err)
+		fmt.Fprintf(env.stderr, "warning: %v\nhint: the local sandbox needs bubblewrap (scripts/up.sh installs it) and root for per-run users and cgroups\n", err)
+	}
 	ln, tlsConf, err := a.Listen(ctx)
 	if err != nil {
 		return &hintError{err: err, hint: "pick another address with --addr HOST:PORT"}
@@ -83,6 +90,40 @@ func printWelcome(env *cmdEnv, a *app.App, seed app.SeedResult) {
 		fmt.Fprintf(w, "\nSign in as %s with the password printed on first start.\n", seed.OwnerEmail)
 	}
 	fmt.Fprintf(w, "  curl -k -X POST %s/api/v1/login -d '{\"email\":\"%s\",\"password\":\"...\"}'\n\n", a.Cfg.URL(), seed.OwnerEmail)
+}
+
+// startLocalRunner runs a runner in this process on the bubblewrap
+// driver. Only cmd/devmesh links the driver; the app knows only the
+// sandbox.Driver interface.
+func startLocalRunner(ctx context.Context, a *app.App) error {
+	d, err := local.New(local.Options{Logger: a.Log, Slots: a.Cfg.RunnerConcurrency,
+		Insecure: a.Cfg.InsecureSandbox})
+	if err != nil {
+		return err
+	}
+	if err := a.StartRunner(ctx, d); err != nil {
+		d.Close()
+		return err
+	}
+	return nil
+}
+
+func cmdRunner(ctx context.Context, env *cmdEnv, args []string) error {
+	cfg, _, err := loadConfig(env, "runner", "runner [flags]", args)
+	if err != nil {
+		return err
+	}
+	a, closeApp, err := openApp(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeApp()
+	if err := startLocalRunner(ctx, a); err != nil {
+		return &hintError{err: err, hint: "run 'devmesh sandbox check' to see which isolation probe fails"}
+	}
+	a.Log.Info("runner started", "concurrency", cfg.RunnerConcurrency)
+	<-ctx.Done()
+	return nil
 }
 
 func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {

@@ -140,12 +140,21 @@ func (d *Driver) installHelper() error {
 	if err := copyFile(self, d.helper, 0o755); err != nil {
 		return err
 	}
-	if err := os.Mkdir(filepath.Join(dir, "etc"), 0o755); err != nil {
+	// Modes are set with chmod, not only at creation: the process umask
+	// (077 under devmesh up) would otherwise keep the per-run users out.
+	etc := filepath.Join(dir, "etc")
+	if err := os.Mkdir(etc, 0o755); err != nil {
+		return fmt.Errorf("create helper directory: %w", err)
+	}
+	if err := os.Chmod(etc, 0o755); err != nil {
 		return fmt.Errorf("create helper directory: %w", err)
 	}
 	for _, f := range etcFiles {
-		p := filepath.Join(dir, "etc", f.name)
+		p := filepath.Join(etc, f.name)
 		if err := os.WriteFile(p, []byte(f.content), 0o644); err != nil {
+			return fmt.Errorf("write sandbox /etc: %w", err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
 			return fmt.Errorf("write sandbox /etc: %w", err)
 		}
 	}
@@ -163,6 +172,10 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return fmt.Errorf("copy helper: %w", err)
 	}
 	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy helper: %w", err)
+	}
+	if err := out.Chmod(mode); err != nil {
 		out.Close()
 		return fmt.Errorf("copy helper: %w", err)
 	}
