@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,10 @@ type Options struct {
 	// RuntimeClass, if set, names the RuntimeClass of run pods, such
 	// as "gvisor"; Preflight checks that it exists.
 	RuntimeClass string
+	// Images overrides the image of a runtime, by runtime name, such as
+	// a mirror in a private registry. Every image, default or not, must
+	// be pinned by digest ("...@sha256:<64 hex>").
+	Images map[string]string
 	// CPUs is the CPU limit (and request) of one run; default 1.
 	CPUs float64
 	// NodeSelector and Tolerations steer runs to dedicated nodes.
@@ -66,8 +71,9 @@ type Options struct {
 
 // Driver runs jobs as Kubernetes Jobs. It is safe for concurrent use.
 type Driver struct {
-	opts Options
-	log  *slog.Logger
+	opts   Options
+	log    *slog.Logger
+	images map[string]string // runtime name -> image pinned by digest
 
 	preflightMu sync.Mutex // serializes preflights so one runs at a time
 
@@ -90,8 +96,48 @@ func New(opts Options) (*Driver, error) {
 	if opts.CPUs > 64 {
 		return nil, fmt.Errorf("kubernetes sandbox: invalid cpu limit %v: over 64", opts.CPUs)
 	}
-	return &Driver{opts: opts, log: opts.Logger,
+	images, err := resolveImages(opts.Images)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes sandbox: %w", err)
+	}
+	return &Driver{opts: opts, log: opts.Logger, images: images,
 		probed: errs.E(errs.Unavailable, "sandbox preflight has not run")}, nil
+}
+
+// resolveImages returns the image of every runtime, overrides applied,
+// and refuses any not pinned by digest: a tag can be moved to other
+// content after review, a digest cannot.
+func resolveImages(overrides map[string]string) (map[string]string, error) {
+	images := make(map[string]string, len(sandbox.Runtimes))
+	for name, rt := range sandbox.Runtimes {
+		images[name] = rt.Image
+	}
+	for name, img := range overrides {
+		if _, ok := images[name]; !ok {
+			return nil, fmt.Errorf("image for unknown runtime %q", name)
+		}
+		images[name] = img
+	}
+	for name, img := range images {
+		if !pinned(img) {
+			return nil, fmt.Errorf("image %q of runtime %q is not pinned by digest", img, name)
+		}
+	}
+	return images, nil
+}
+
+// pinned reports whether image names its content by a sha256 digest.
+func pinned(image string) bool {
+	_, digest, ok := strings.Cut(image, "@sha256:")
+	if !ok || len(digest) != 64 {
+		return false
+	}
+	for _, c := range digest {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
 }
 
 func withDefaults(o Options) Options {

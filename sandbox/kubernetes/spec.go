@@ -168,7 +168,7 @@ func (d *Driver) runContainer(r *run) corev1.Container {
 		strconv.Itoa(l.OpenFiles)}, r.job.Command...)
 	return corev1.Container{
 		Name:            runContainer,
-		Image:           r.rt.Image,
+		Image:           d.images[r.rt.Name],
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         args,
 		WorkingDir:      workspaceDir,
@@ -190,7 +190,7 @@ func (d *Driver) unpackContainer(r *run) corev1.Container {
 	l := r.job.Limits
 	return corev1.Container{
 		Name:            unpackContainer,
-		Image:           r.rt.Image,
+		Image:           d.images[r.rt.Name],
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command: []string{"tar", "-xzf", inputDir + "/" + workspaceKey,
 			"-C", workspaceDir, "--no-same-owner", "--no-same-permissions"},

@@ -168,3 +168,37 @@ func TestNewRequiresClientAndLogger(t *testing.T) {
 		t.Error("no logger: got nil error")
 	}
 }
+
+func TestImagesMustBePinnedByDigest(t *testing.T) {
+	digest := strings.Repeat("ab", 32)
+	tests := []struct {
+		name   string
+		images map[string]string
+		ok     bool
+	}{
+		{"defaults", nil, true},
+		{"pinned mirror", map[string]string{"python": "registry.example/python@sha256:" + digest}, true},
+		{"tag only", map[string]string{"python": "python:3.11-slim"}, false},
+		{"tag and short digest", map[string]string{"go": "golang:1.26@sha256:abc"}, false},
+		{"uppercase digest", map[string]string{"node": "node@sha256:" + strings.ToUpper(digest)}, false},
+		{"unknown runtime", map[string]string{"cobol": "cobol@sha256:" + digest}, false},
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tt := range tests {
+		d, err := New(Options{Client: fake.NewClientset(), Logger: log, Images: tt.images})
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: got error %v, want ok=%v", tt.name, err, tt.ok)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		for name, img := range tt.images {
+			r := testRun(t, nil)
+			r.rt, _ = sandbox.LookupRuntime(name)
+			if got := d.podSpec(r).Containers[0].Image; got != img {
+				t.Errorf("%s: runtime %s runs %q, want %q", tt.name, name, got, img)
+			}
+		}
+	}
+}
