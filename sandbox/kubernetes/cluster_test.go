@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -250,11 +252,13 @@ func TestClusterRunCompletesOnSimulatedNode(t *testing.T) {
 		Workspace: bytes.NewReader(mustTarball(t)), Limits: sandbox.DefaultLimits()}
 	var sunk bytes.Buffer
 	job.Output = func(_ sandbox.Stream, p []byte) { sunk.Write(p) }
+	admitted := watchFirstPod(t, admin, ns)
 
 	res, err := d.Run(t.Context(), job)
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkAdmittedPod(t, <-admitted)
 	// kwok completes the pod with status 0 and serves a fixed log: this
 	// proves the path through the API server, not a program's output.
 	if res.Outcome != sandbox.OK || res.ExitCode != 0 {
@@ -330,4 +334,78 @@ func mustTarball(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// watchFirstPod reports the first pod that appears in ns, as the API
+// server stored it after admission and as the scheduler bound it.
+func watchFirstPod(t *testing.T, c kubernetes.Interface, ns string) <-chan *corev1.Pod {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	out := make(chan *corev1.Pod, 1)
+	go func() {
+		defer cancel()
+		defer w.Stop()
+		var last *corev1.Pod
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok {
+				last = p
+				if p.Spec.NodeName != "" {
+					break
+				}
+			}
+		}
+		out <- last
+	}()
+	return out
+}
+
+// checkAdmittedPod verifies what admission did not add: no service
+// account token volume, no service links, the restricted context kept.
+func checkAdmittedPod(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	if pod == nil {
+		t.Fatal("no pod of the run was seen")
+	}
+	if pod.Spec.NodeName != "kwok-node-0" {
+		t.Errorf("pod bound to %q, want the kwok node", pod.Spec.NodeName)
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Projected != nil {
+			t.Errorf("admission added projected volume %q (a service account token)", v.Name)
+		}
+	}
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		for _, m := range c.VolumeMounts {
+			if strings.Contains(m.MountPath, "serviceaccount") {
+				t.Errorf("container %s mounts %s", c.Name, m.MountPath)
+			}
+		}
+		for _, e := range c.Env {
+			if strings.HasSuffix(e.Name, "_SERVICE_HOST") {
+				t.Errorf("container %s has service link %s", c.Name, e.Name)
+			}
+		}
+	}
+	if sc := pod.Spec.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != SandboxUID {
+		t.Errorf("pod security context %+v, want uid %d", sc, SandboxUID)
+	}
+}
+
+func TestClusterConnectFromKubeconfig(t *testing.T) {
+	kubetest.Config(t)
+	c, err := Connect(os.Getenv(kubetest.KubeconfigEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Discovery().ServerVersion(); err != nil {
+		t.Fatalf("server version: %v", err)
+	}
+	if _, err := Connect(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("missing kubeconfig: got nil error")
+	}
 }
