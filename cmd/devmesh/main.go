@@ -50,7 +50,7 @@ func commands() []command {
 		{"runner", "take run jobs from the queue and drive the sandbox (production role)", cmdRunner},
 		{"worker", "run evaluation, checkpoint signing and retention jobs (production role)", notYet("worker", "evaluation")},
 		{"migrate", "apply database migrations", cmdMigrate},
-		{"demo", "drive one whole assessment through the public API and print the report", notYet("demo", "evaluation and reports")},
+		{"demo", "drive one whole assessment through the public API and check every step", cmdDemo},
 		{"audit", "audit log tools: audit verify", cmdAudit},
 		{"receipt", "receipt tools: receipt verify FILE --key KEYFILE", cmdReceipt},
 		{"admin", "administration: admin create-recruiter", cmdAdmin},

@@ -174,3 +174,19 @@ func TestAuditAndReceiptVerifyOnAnEmbeddedDataDirectory(t *testing.T) {
 		t.Fatalf("tampered receipt: exit %d, %q; want a failure", code, out)
 	}
 }
+
+func TestDemoDrivesAWholeAssessment(t *testing.T) {
+	if os.Getuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the demo needs root for the local sandbox, and CI runs as root")
+		}
+		t.Skip("the demo needs root for the local sandbox")
+	}
+	out, errOut, code := runCLI(t, "", "demo", "--skip-ai")
+	if code != 0 || !strings.Contains(out, "every step checked") {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out, "FAIL") {
+		t.Fatalf("demo printed a failed step:\n%s", out)
+	}
+}
