@@ -32,6 +32,9 @@ const (
 	// DefaultTTL keeps a finished Job for inspection should the driver
 	// die before deleting it; the TTL controller then removes it.
 	DefaultTTL = 10 * time.Minute
+	// DefaultRecheck bounds how long a deleted NetworkPolicy or a
+	// relabelled namespace can go unnoticed.
+	DefaultRecheck = time.Minute
 )
 
 // Options configure a Driver.
@@ -63,6 +66,10 @@ type Options struct {
 	StartGrace time.Duration
 	// TTL is the Job's ttlSecondsAfterFinished; default DefaultTTL.
 	TTL time.Duration
+	// Recheck is how long a passing preflight is trusted before Run
+	// performs it again; default DefaultRecheck. The objects it checks
+	// live in the cluster, where anyone with access can delete them.
+	Recheck time.Duration
 	// PollInterval is how often a run's status is read; default 500ms.
 	PollInterval time.Duration
 	// Now is the clock; default time.Now.
@@ -77,8 +84,9 @@ type Driver struct {
 
 	preflightMu sync.Mutex // serializes preflights so one runs at a time
 
-	mu     sync.Mutex // guards probed
-	probed error      // nil after a passing preflight
+	mu       sync.Mutex // guards probed and probedAt
+	probed   error      // nil after a passing preflight
+	probedAt time.Time  // when the last preflight ran
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -156,6 +164,9 @@ func withDefaults(o Options) Options {
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
 	}
+	if o.Recheck <= 0 {
+		o.Recheck = DefaultRecheck
+	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 500 * time.Millisecond
 	}
@@ -165,14 +176,15 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-// ensurePreflight runs the preflight once if none has passed yet.
+// ensurePreflight runs the preflight if none has passed within the
+// Recheck interval.
 func (d *Driver) ensurePreflight(ctx context.Context) error {
 	d.mu.Lock()
-	err := d.probed
+	fresh := d.probed == nil && d.opts.Now().Sub(d.probedAt) < d.opts.Recheck
 	d.mu.Unlock()
-	if err == nil {
+	if fresh {
 		return nil
 	}
-	_, err = d.Preflight(ctx)
+	_, err := d.Preflight(ctx)
 	return err
 }

@@ -346,3 +346,30 @@ func TestFakeJobDeletedByOthers(t *testing.T) {
 		t.Errorf("took %v to notice", time.Since(start))
 	}
 }
+
+// A policy deleted after a passing preflight stops runs once the pass
+// is older than Recheck.
+func TestFakePreflightIsRechecked(t *testing.T) {
+	c := fakeCluster(t, allowAll)
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	d := mustDriver(t, Options{Client: c, Now: clock, Recheck: time.Minute,
+		PollInterval: 5 * time.Millisecond})
+	if _, err := d.Preflight(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	err := c.NetworkingV1().NetworkPolicies(DefaultNamespace).Delete(t.Context(), DenyAllPolicyName, metav1.DeleteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+
+	_, err = d.Run(t.Context(), fakeJob(t))
+	var e *errs.Error
+	if !errors.As(err, &e) || e.Kind != errs.Unavailable || !strings.Contains(err.Error(), "network") {
+		t.Fatalf("got %v, want Unavailable naming the network policy", err)
+	}
+}

@@ -26,7 +26,8 @@ const (
 // NetworkPolicy that denies all ingress and egress to every pod there,
 // the run service account without a token mount, the runtime class if
 // one is configured, and RBAC permission for every call the driver
-// makes. Run refuses jobs until a preflight passes.
+// makes. Run refuses jobs until a preflight passes, and repeats it once
+// the last pass is older than Options.Recheck.
 func (d *Driver) Preflight(ctx context.Context) ([]sandbox.ProbeResult, error) {
 	d.preflightMu.Lock()
 	defer d.preflightMu.Unlock()
@@ -48,7 +49,7 @@ func (d *Driver) Preflight(ctx context.Context) ([]sandbox.ProbeResult, error) {
 		}
 	}
 	d.mu.Lock()
-	d.probed = err
+	d.probed, d.probedAt = err, d.opts.Now()
 	d.mu.Unlock()
 	if err != nil {
 		d.log.Error("kubernetes sandbox preflight failed", "err", err)

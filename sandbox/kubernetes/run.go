@@ -154,6 +154,11 @@ func (d *Driver) cleanup(r *run) {
 // limit, and feeds it to the job's sink. Kubernetes keeps one log per
 // container with stdout and stderr interleaved, so all output is
 // reported as stdout.
+//
+// TODO: follow the log while the run progresses, so the sink sees output
+// live and the output limit stops the run early; today the output is
+// read once the run has ended, and a run that writes past the limit is
+// bounded only by its wall clock and the kubelet's log rotation.
 func (d *Driver) collectOutput(ctx context.Context, r *run, e ending, res *sandbox.Result) {
 	limit := r.job.Limits.OutputBytes
 	capture := sandbox.NewCapture(limit, r.job.Output, nil)
