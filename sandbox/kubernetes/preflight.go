@@ -118,12 +118,14 @@ func DeniesAll(p *networkingv1.NetworkPolicy) bool {
 func (d *Driver) probeServiceAccount(ctx context.Context) sandbox.ProbeResult {
 	name := d.opts.ServiceAccount
 	err := func() error {
-		sa, err := d.opts.Client.CoreV1().ServiceAccounts(d.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+		sas := d.opts.Client.CoreV1().ServiceAccounts(d.opts.Namespace)
+		sa, err := sas.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("read service account %q: %w", name, err)
 		}
 		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
-			return fmt.Errorf("service account %q mounts its token; set automountServiceAccountToken: false", name)
+			return fmt.Errorf("service account %q mounts its token; "+
+				"set automountServiceAccountToken: false", name)
 		}
 		return nil
 	}()
@@ -171,7 +173,8 @@ func (d *Driver) allowed(ctx context.Context, a access, verb string) (bool, erro
 	review := &authzv1.SelfSubjectAccessReview{
 		Spec: authzv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs},
 	}
-	got, err := d.opts.Client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+	reviews := d.opts.Client.AuthorizationV1().SelfSubjectAccessReviews()
+	got, err := reviews.Create(ctx, review, metav1.CreateOptions{})
 	if err != nil {
 		return false, fmt.Errorf("review access %s: %w", describe(a, verb), err)
 	}

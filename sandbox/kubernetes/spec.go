@@ -220,8 +220,9 @@ func containerSecurity() *corev1.SecurityContext {
 // resources sets limits equal to requests: the run gets exactly what the
 // scheduler reserved (Guaranteed QoS), never a neighbour's share.
 func (d *Driver) resources(memory, storage int64) corev1.ResourceRequirements {
+	milliCPU := int64(math.Ceil(d.opts.CPUs * 1000))
 	list := corev1.ResourceList{
-		corev1.ResourceCPU:              *resource.NewMilliQuantity(int64(math.Ceil(d.opts.CPUs*1000)), resource.DecimalSI),
+		corev1.ResourceCPU:              *resource.NewMilliQuantity(milliCPU, resource.DecimalSI),
 		corev1.ResourceMemory:           *resource.NewQuantity(memory, resource.BinarySI),
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(storage, resource.BinarySI),
 	}

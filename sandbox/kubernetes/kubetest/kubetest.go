@@ -64,7 +64,8 @@ func Impersonate(t testing.TB, namespace, name string) kubernetes.Interface {
 	cfg := rest.CopyConfig(Config(t))
 	cfg.Impersonate = rest.ImpersonationConfig{
 		UserName: "system:serviceaccount:" + namespace + ":" + name,
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+		Groups: []string{"system:serviceaccounts",
+			"system:serviceaccounts:" + namespace, "system:authenticated"},
 	}
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
