@@ -69,7 +69,8 @@ log "starting etcd $etcd_version on 127.0.0.1:$etcd_port"
 	--initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
 	--initial-cluster "devmesh-test=http://127.0.0.1:$etcd_peer" \
 	--unsafe-no-fsync >"$kube_dir/etcd.log" 2>&1 &
-pids+=($!)
+etcd_pid=$!
+pids+=("$etcd_pid")
 wait_port "$etcd_port" etcd
 
 api_port=$(free_port)
@@ -91,11 +92,21 @@ log "starting kube-apiserver $kube_version on 127.0.0.1:$api_port"
 	>"$kube_dir/apiserver.log" 2>&1 &
 pids+=($!)
 wait_port "$api_port" kube-apiserver
-for _ in $(seq 1 300); do
-	curl -fsk -H "Authorization: Bearer $kube_token" \
-		"https://127.0.0.1:$api_port/readyz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+
+# kube_wait WHAT PATH PATTERN: polls the API server until the body at
+# PATH contains PATTERN, for at most 30 s.
+kube_wait() {
+	local body
+	for _ in $(seq 1 300); do
+		body=$(curl -fsk -H "Authorization: Bearer $kube_token" \
+			"https://127.0.0.1:$api_port$2" 2>/dev/null || true)
+		case $body in *"$3"*) return 0 ;; esac
+		sleep 0.1
+	done
+	log "$1 not ready after 30 s; logs in $kube_dir"
+	return 1
+}
+kube_wait kube-apiserver /readyz ok
 
 export DEVMESH_TEST_KUBECONFIG="$kube_dir/kubeconfig"
 cat >"$DEVMESH_TEST_KUBECONFIG" <<EOF
@@ -181,10 +192,13 @@ curl -fsk -H "Authorization: Bearer $kube_token" -H 'Content-Type: application/j
     "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti"},
     "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti"}}
 }' >/dev/null
-for _ in $(seq 1 300); do
-	curl -fsk -H "Authorization: Bearer $kube_token" \
-		"https://127.0.0.1:$api_port/api/v1/nodes/kwok-node-0" 2>/dev/null |
-		grep -q '"type": "Ready"' && break
-	sleep 0.1
+kube_wait "kwok's node" /api/v1/nodes/kwok-node-0 '"type": "Ready"'
+
+# Stop etcd last: an API server that loses etcd first lingers for
+# minutes at shutdown, retrying it.
+kube_pids=()
+for p in "${pids[@]}"; do
+	[ "$p" = "$etcd_pid" ] || kube_pids+=("$p")
 done
+pids=("${kube_pids[@]}" "$etcd_pid")
 log "Kubernetes test control plane ready (kubeconfig $DEVMESH_TEST_KUBECONFIG)"
