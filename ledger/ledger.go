@@ -35,7 +35,8 @@ import (
 // Ledger is the token ledger over a store database. It is safe for
 // concurrent use by any number of goroutines and processes.
 type Ledger struct {
-	db *store.DB
+	db    *store.DB
+	stmts stmts
 }
 
 // New returns the ledger kept in db. db must be migrated.
@@ -94,6 +95,9 @@ type Settlement struct {
 	Charged       int64  `json:"charged"`
 	// Overage is reported usage beyond the reservation, not charged.
 	Overage int64 `json:"overage,omitempty"`
+	// Remaining is the account's remaining budget right after this
+	// closing; zero on a Repeat.
+	Remaining int64 `json:"remaining"`
 	// Repeat is true when the reservation had already been closed; the
 	// fields then describe the first closing and nothing changed.
 	Repeat bool `json:"-"`

@@ -22,7 +22,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	}
 }
 
-func mustAccount(t *testing.T, db *store.DB, budget int64) (*ledger.Ledger, string) {
+func mustAccount(t testing.TB, db *store.DB, budget int64) (*ledger.Ledger, string) {
 	t.Helper()
 	l := ledger.New(db)
 	sub := ledgertest.MustSubmission(t, db)
@@ -61,8 +61,8 @@ func TestReserveSettleRelease(t *testing.T) {
 		wantBalance(t, l, sub, 300, 0)
 
 		s, err := l.Settle(ctx, r.ID, ledger.Usage{InputTokens: 120, CachedInputTokens: 100, OutputTokens: 30})
-		if err != nil || s.Charged != 150 || s.State != ledger.StateSettled || s.Repeat {
-			t.Fatalf("Settle = %+v, %v; want 150 charged (cached input at full weight)", s, err)
+		if err != nil || s.Charged != 150 || s.State != ledger.StateSettled || s.Repeat || s.Remaining != 850 {
+			t.Fatalf("Settle = %+v, %v; want 150 charged (cached input at full weight), 850 remaining", s, err)
 		}
 		wantBalance(t, l, sub, 0, 150)
 

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/devmesh/devmesh/internal/errs"
@@ -24,26 +25,22 @@ func (l *Ledger) Reserve(ctx context.Context, submissionID string, amount int64)
 	}
 	r := Reservation{ID: l.db.NewID("rsv"), SubmissionID: submissionID,
 		Amount: amount, CreatedAt: l.db.Now()}
+	if err := l.prepare(ctx); err != nil {
+		return Reservation{}, err
+	}
 	err := l.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, l.q(`UPDATE ledger_accounts
-			SET reserved = reserved + ?, updated_at = ?
-			WHERE submission_id = ? AND used + reserved + ? <= budget`),
-			amount, r.CreatedAt, submissionID, amount)
+		err := l.in(ctx, tx, sqlGrant).QueryRowContext(ctx, amount, r.CreatedAt, submissionID, amount).Scan(&r.Remaining)
+		if errors.Is(err, sql.ErrNoRows) {
+			return l.refusal(ctx, tx, submissionID, amount)
+		}
 		if err != nil {
 			return fmt.Errorf("reserve %d tokens for %q: %w", amount, submissionID, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return l.refusal(ctx, tx, submissionID, amount)
-		}
-		_, err = tx.ExecContext(ctx, l.q(`INSERT INTO ledger_reservations
-			(id, submission_id, amount, state, created_at) VALUES (?, ?, ?, ?, ?)`),
-			r.ID, submissionID, amount, StateReserved, r.CreatedAt)
+		_, err = l.in(ctx, tx, sqlRecord).ExecContext(ctx, r.ID, submissionID, amount, StateReserved, r.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("record reservation for %q: %w", submissionID, err)
 		}
-		b, err := balance(ctx, tx, l.q, submissionID)
-		r.Remaining = b.Remaining()
-		return err
+		return nil
 	})
 	if err != nil {
 		return Reservation{}, err

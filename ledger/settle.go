@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/devmesh/devmesh/internal/errs"
-	"github.com/devmesh/devmesh/store"
 )
 
 // Settle closes a reservation with the usage the provider reported and
@@ -37,6 +36,9 @@ func (l *Ledger) Release(ctx context.Context, reservationID string) (Settlement,
 
 func (l *Ledger) close(ctx context.Context, id, state string, u Usage) (Settlement, error) {
 	var s Settlement
+	if err := l.prepare(ctx); err != nil {
+		return s, err
+	}
 	err := l.db.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		s, err = l.read(ctx, tx, id)
@@ -52,7 +54,7 @@ func (l *Ledger) close(ctx context.Context, id, state string, u Usage) (Settleme
 		case StateForfeited:
 			s.Charged = s.Reserved
 		}
-		return l.write(ctx, tx, s)
+		return l.write(ctx, tx, &s)
 	})
 	return s, err
 }
@@ -60,13 +62,8 @@ func (l *Ledger) close(ctx context.Context, id, state string, u Usage) (Settleme
 // read loads a reservation. On PostgreSQL the row is locked so two
 // closers serialise; SQLite transactions already hold the write lock.
 func (l *Ledger) read(ctx context.Context, tx *sql.Tx, id string) (Settlement, error) {
-	q := `SELECT submission_id, amount, state, input_tokens, cached_tokens,
-		output_tokens, charged, overage FROM ledger_reservations WHERE id = ?`
-	if l.db.Dialect == store.Postgres {
-		q += " FOR UPDATE"
-	}
 	s := Settlement{ReservationID: id}
-	err := tx.QueryRowContext(ctx, l.q(q), id).Scan(&s.SubmissionID, &s.Reserved,
+	err := l.in(ctx, tx, sqlRead).QueryRowContext(ctx, id).Scan(&s.SubmissionID, &s.Reserved,
 		&s.State, &s.Usage.InputTokens, &s.Usage.CachedInputTokens,
 		&s.Usage.OutputTokens, &s.Charged, &s.Overage)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -78,19 +75,14 @@ func (l *Ledger) read(ctx context.Context, tx *sql.Tx, id string) (Settlement, e
 	return s, nil
 }
 
-func (l *Ledger) write(ctx context.Context, tx *sql.Tx, s Settlement) error {
+func (l *Ledger) write(ctx context.Context, tx *sql.Tx, s *Settlement) error {
 	now := l.db.Now()
-	_, err := tx.ExecContext(ctx, l.q(`UPDATE ledger_reservations
-		SET state = ?, input_tokens = ?, cached_tokens = ?, output_tokens = ?,
-		charged = ?, overage = ?, closed_at = ? WHERE id = ? AND state = ?`),
-		s.State, s.Usage.InputTokens, s.Usage.CachedInputTokens,
+	_, err := l.in(ctx, tx, sqlClose).ExecContext(ctx, s.State, s.Usage.InputTokens, s.Usage.CachedInputTokens,
 		s.Usage.OutputTokens, s.Charged, s.Overage, now, s.ReservationID, StateReserved)
 	if err != nil {
 		return fmt.Errorf("close reservation %q: %w", s.ReservationID, err)
 	}
-	_, err = tx.ExecContext(ctx, l.q(`UPDATE ledger_accounts
-		SET reserved = reserved - ?, used = used + ?, updated_at = ?
-		WHERE submission_id = ?`), s.Reserved, s.Charged, now, s.SubmissionID)
+	err = l.in(ctx, tx, sqlSettle).QueryRowContext(ctx, s.Reserved, s.Charged, now, s.SubmissionID).Scan(&s.Remaining)
 	if err != nil {
 		return fmt.Errorf("settle account %q: %w", s.SubmissionID, err)
 	}

@@ -269,22 +269,36 @@ func (rl *Relay) collect(ctx context.Context, w http.ResponseWriter, c *call) er
 	}
 	outcome, err := rl.pump(ctx, c, st, gotFirst, nil)
 	st.Close()
-	rl.close(ctx, c, outcome, err)
 	switch outcome {
 	case outcomeUpstreamFail, outcomeUpstreamCut:
+		rl.close(ctx, c, outcome, err)
 		return clientError(err)
 	case outcomeClientGone:
+		rl.close(ctx, c, outcome, err)
 		return nil
 	}
-	rl.setBalance(ctx, w, c.sub)
+	// The answer leaves before the settlement commits, as a stream's
+	// does: until then the reservation still holds the worst case, so
+	// nothing can overspend meanwhile, and the client does not wait for
+	// a second synchronous commit. The header is the remainder right
+	// after this settlement, not counting other requests in between.
+	setRemaining(w, c.rsv.Remaining+c.rsv.Amount-c.charge())
 	c.resp.ID, c.resp.Model = c.rsv.ID, c.req.Model
-	return c.f.respond(w, c.req, &c.resp)
+	werr := c.f.respond(w, c.req, &c.resp)
+	rl.close(ctx, c, outcome, nil)
+	if werr != nil {
+		rl.log.DebugContext(ctx, "write relay response", "reservation", c.rsv.ID, "err", werr)
+	}
+	return nil
 }
 
-func (rl *Relay) setBalance(ctx context.Context, w http.ResponseWriter, sub string) {
-	if b, err := rl.ledger.Balance(ctx, sub); err == nil {
-		setRemaining(w, b.Remaining())
+// charge is what settling c will charge: the reported usage capped at
+// the reservation, or the whole reservation when usage is unknown.
+func (c *call) charge() int64 {
+	if !c.resp.UsageKnown {
+		return c.rsv.Amount
 	}
+	return min(c.resp.Usage.Total(), c.rsv.Amount)
 }
 
 // streamTo serves a streaming client. Headers leave with the first

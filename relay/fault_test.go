@@ -88,6 +88,7 @@ func TestUpstreamFaultsSettleByPolicy(t *testing.T) {
 					if tc.wantErr != (err != nil) {
 						t.Fatalf("error = %v, want error: %v (body %s)", err, tc.wantErr, body)
 					}
+					e.balance(t) // waits for the settlement
 					ss := e.Log.settlements(t)
 					if len(ss) != 1 || ss[0].State != tc.state {
 						t.Fatalf("settlements %+v, want one %s", ss, tc.state)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/devmesh/devmesh/audit"
 	"github.com/devmesh/devmesh/internal/errs"
@@ -67,6 +68,23 @@ func (m *memLog) kinds() []audit.Kind {
 		out = append(out, e.Kind)
 	}
 	return out
+}
+
+// balanced reports whether every ledger.reserved event has its
+// ledger.settled event.
+func (m *memLog) balanced() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, e := range m.entries {
+		switch e.Kind {
+		case audit.KindLedgerReserved:
+			n++
+		case audit.KindLedgerSettled:
+			n--
+		}
+	}
+	return n == 0
 }
 
 // settledTotal sums the charges of every ledger.settled event.
@@ -182,13 +200,22 @@ func offlineModels() []relay.Model {
 	return []relay.Model{{ID: relay.OfflineModelID, Provider: relay.Offline{}, Bound: relay.BoundTiktoken}}
 }
 
+// balance returns the submission's account once no reservation is open:
+// a handler settles after its answer has left, so a client can finish
+// reading before the settlement commits.
 func (e *env) balance(t testing.TB) ledger.Balance {
 	t.Helper()
-	b, err := e.Ledger.Balance(context.Background(), e.Sub)
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := e.Ledger.Balance(context.Background(), e.Sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (b.Reserved == 0 && e.Log.balanced()) || time.Now().After(deadline) {
+			return b
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
-	return b
 }
 
 // checkBooks asserts the ledger's invariants after all requests ended:

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/devmesh/devmesh/audit"
@@ -51,6 +52,9 @@ type Relay struct {
 	log      *slog.Logger
 	now      func() time.Time
 	limits   *limiter
+	// opened remembers submissions whose token account exists, to skip
+	// the idempotent insert (a write transaction) on later requests.
+	opened sync.Map
 }
 
 // New returns a relay over the given ledger, policies and audit log.
@@ -104,7 +108,14 @@ func (rl *Relay) account(ctx context.Context, sub string) (Policy, error) {
 	if err != nil {
 		return p, err
 	}
-	return p, rl.ledger.Open(ctx, sub, p.Budget)
+	if _, ok := rl.opened.Load(sub); ok {
+		return p, nil
+	}
+	if err := rl.ledger.Open(ctx, sub, p.Budget); err != nil {
+		return p, err
+	}
+	rl.opened.Store(sub, true)
+	return p, nil
 }
 
 func submissionOf(r *http.Request) (string, error) {
