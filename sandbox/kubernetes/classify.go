@@ -34,6 +34,8 @@ func decide(e ending) sandbox.Result {
 	switch {
 	case e.stop == stopCanceled:
 		return set(sandbox.SandboxError, "run canceled: %v", e.err)
+	case e.stop == stopOutput:
+		return set(sandbox.OutputTruncated, "output limit reached")
 	case e.stop == stopWall:
 		res.TimeKind, res.Duration = sandbox.WallClock, e.wall
 		return set(sandbox.TimeLimit, "wall-clock limit reached")

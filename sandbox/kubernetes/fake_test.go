@@ -373,3 +373,81 @@ func TestFakePreflightIsRechecked(t *testing.T) {
 		t.Fatalf("got %v, want Unavailable naming the network policy", err)
 	}
 }
+
+func runningStatus() corev1.PodStatus {
+	return corev1.PodStatus{Phase: corev1.PodRunning,
+		ContainerStatuses: []corev1.ContainerStatus{{Name: runContainer,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{
+				StartedAt: metav1.Now()}}}}}
+}
+
+// The output limit stops a run that is still going, long before its
+// wall clock would.
+func TestFakeOutputOverflowStopsTheRun(t *testing.T) {
+	c := fakeCluster(t, allowAll)
+	withLogs(c, strings.Repeat("y", 5000))
+	fakeJobController(t, c, runningStatus(), "Running")
+	// Should output not arrive live, the wall clock ends the test.
+	d := mustDriver(t, Options{Client: c, PollInterval: 5 * time.Millisecond,
+		StartGrace: time.Second})
+
+	start := time.Now()
+	res, err := d.Run(t.Context(), fakeJob(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != sandbox.OutputTruncated || len(res.Stdout) != 1024 {
+		t.Fatalf("got %s with %d bytes, want output_truncated with 1024", res.Outcome, len(res.Stdout))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v: the run was not stopped at the output limit", took)
+	}
+	jobs, _ := c.BatchV1().Jobs(DefaultNamespace).List(t.Context(), metav1.ListOptions{})
+	if len(jobs.Items) != 0 {
+		t.Errorf("the stopped run's job was not deleted")
+	}
+}
+
+// Output reaches the sink while the command still runs.
+func TestFakeOutputIsLive(t *testing.T) {
+	c := fakeCluster(t, allowAll)
+	withLogs(c, "first line\n")
+	fakeJobController(t, c, runningStatus(), "Running")
+	// Should output not arrive live, the wall clock ends the test.
+	d := mustDriver(t, Options{Client: c, PollInterval: 5 * time.Millisecond,
+		StartGrace: time.Second})
+
+	seen := make(chan struct{})
+	var once sync.Once
+	job := fakeJob(t)
+	job.Limits.WallTime = 3 * time.Second
+	job.Output = func(sandbox.Stream, []byte) { once.Do(func() { close(seen) }) }
+	go func() {
+		select {
+		case <-seen:
+		case <-time.After(5 * time.Second):
+			return
+		}
+		// Only now does the run end.
+		ctx := context.Background()
+		pods, _ := c.CoreV1().Pods(DefaultNamespace).List(ctx, metav1.ListOptions{})
+		jobs, _ := c.BatchV1().Jobs(DefaultNamespace).List(ctx, metav1.ListOptions{})
+		if len(pods.Items) == 0 || len(jobs.Items) == 0 {
+			return
+		}
+		p := pods.Items[0]
+		p.Status = exited(0, "Completed")
+		c.CoreV1().Pods(DefaultNamespace).UpdateStatus(ctx, &p, metav1.UpdateOptions{})
+		j := jobs.Items[0]
+		j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+		c.BatchV1().Jobs(DefaultNamespace).UpdateStatus(ctx, &j, metav1.UpdateOptions{})
+	}()
+
+	res, err := d.Run(t.Context(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != sandbox.OK || string(res.Stdout) != "first line\n" {
+		t.Fatalf("got %s %q (%s), want ok with the live line", res.Outcome, res.Stdout, res.Detail)
+	}
+}

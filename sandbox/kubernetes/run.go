@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -28,8 +26,9 @@ const cleanupTimeout = 30 * time.Second
 // for the job controller before it stops the run itself.
 const deadlineSlack = 15 * time.Second
 
-// Run submits job as a Kubernetes Job, waits for it to end, collects its
-// output and deletes the Job, its pod and its Secret.
+// Run submits job as a Kubernetes Job, follows its output while it runs,
+// waits for it to end and deletes the Job, its pod and its Secret. The
+// job's sink is never called after Run returns.
 func (d *Driver) Run(ctx context.Context, job sandbox.Job) (sandbox.Result, error) {
 	if err := job.Validate(); err != nil {
 		return sandbox.Result{}, err
@@ -53,11 +52,10 @@ func (d *Driver) Run(ctx context.Context, job sandbox.Job) (sandbox.Result, erro
 	}
 	d.log.Debug("sandbox run submitted", "run", r.name, "job", job.ID)
 
-	e := d.wait(ctx, r)
+	out := d.newOutput(r)
+	e := d.wait(ctx, r, out)
 	res := decide(e)
-	if e.started() {
-		d.collectOutput(ctx, r, e, &res)
-	}
+	out.finish(ctx, e, &res)
 	d.log.Info("sandbox run finished", "run", r.name, "job", job.ID,
 		"outcome", res.Outcome, "exit_code", res.ExitCode)
 	return res, nil
@@ -147,39 +145,5 @@ func (d *Driver) cleanup(r *run) {
 	err = d.opts.Client.CoreV1().Secrets(ns).Delete(ctx, r.name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		d.log.Warn("delete sandbox workspace secret", "run", r.name, "err", err)
-	}
-}
-
-// collectOutput reads the run container's log, capped at the output
-// limit, and feeds it to the job's sink. Kubernetes keeps one log per
-// container with stdout and stderr interleaved, so all output is
-// reported as stdout.
-//
-// TODO: follow the log while the run progresses, so the sink sees output
-// live and the output limit stops the run early; today the output is
-// read once the run has ended, and a run that writes past the limit is
-// bounded only by its wall clock and the kubelet's log rotation.
-func (d *Driver) collectOutput(ctx context.Context, r *run, e ending, res *sandbox.Result) {
-	limit := r.job.Limits.OutputBytes
-	capture := sandbox.NewCapture(limit, r.job.Output, nil)
-	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
-	defer cancel()
-	req := d.opts.Client.CoreV1().Pods(d.opts.Namespace).GetLogs(e.pod.Name,
-		&corev1.PodLogOptions{Container: runContainer, LimitBytes: ptr(limit + 1)})
-	stream, err := req.Stream(ctx)
-	if err == nil {
-		capture.Copy(sandbox.Stdout, stream)
-		stream.Close()
-	}
-	stdout, _, truncated := capture.Result()
-	res.Stdout = bytes.Clone(stdout)
-	switch {
-	case err != nil:
-		// Without its output a run cannot be judged: never report it as
-		// a clean result.
-		res.Outcome, res.TimeKind = sandbox.SandboxError, ""
-		res.Detail = fmt.Sprintf("collect output of pod %q: %v", e.pod.Name, err)
-	case truncated && !hitLimit(res.Outcome):
-		res.Outcome, res.Detail = sandbox.OutputTruncated, "output limit reached"
 	}
 }

@@ -16,6 +16,7 @@ const (
 	stopWall     = "wall"
 	stopCanceled = "canceled"
 	stopLost     = "lost"
+	stopOutput   = "output"
 )
 
 // ending is everything the driver saw of a finished run.
@@ -40,17 +41,21 @@ func (e ending) started() bool {
 }
 
 // wait polls the Job and its pod until the Job finishes, the command's
-// wall clock runs out, the caller gives up, or the Job outlives its own
-// deadline. Polling, unlike a watch, survives API server restarts and
+// wall clock runs out, its output overflows, the caller gives up, or the
+// Job outlives its own deadline. It starts following the output as soon
+// as the command has started. Polling, unlike a watch, survives API server restarts and
 // dropped connections without extra code; at the default interval it
 // costs two reads a second per run.
-func (d *Driver) wait(ctx context.Context, r *run) ending {
+func (d *Driver) wait(ctx context.Context, r *run, out *output) ending {
 	e := ending{wall: r.job.Limits.WallTime}
 	giveUp := d.opts.Now().Add(r.job.Limits.WallTime + d.opts.StartGrace + deadlineSlack)
 	tick := time.NewTicker(d.opts.PollInterval)
 	defer tick.Stop()
 	for {
 		d.observe(ctx, r, &e)
+		if out.cancel == nil && e.started() {
+			out.follow(ctx, e.pod.Name)
+		}
 		switch {
 		case e.job != nil && jobFinished(e.job):
 			return e
@@ -67,6 +72,9 @@ func (d *Driver) wait(ctx context.Context, r *run) ending {
 		select {
 		case <-ctx.Done():
 			e.stop, e.err = stopCanceled, ctx.Err()
+			return e
+		case <-out.full:
+			e.stop = stopOutput
 			return e
 		case <-tick.C:
 		}
