@@ -390,9 +390,11 @@ func TestFakeOutputOverflowStopsTheRun(t *testing.T) {
 	// Should output not arrive live, the wall clock ends the test.
 	d := mustDriver(t, Options{Client: c, PollInterval: 5 * time.Millisecond,
 		StartGrace: time.Second})
+	job := fakeJob(t)
+	job.Limits.WallTime = 3 * time.Second
 
 	start := time.Now()
-	res, err := d.Run(t.Context(), fakeJob(t))
+	res, err := d.Run(t.Context(), job)
 	if err != nil {
 		t.Fatal(err)
 	}
