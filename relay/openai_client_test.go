@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
@@ -155,5 +156,31 @@ func TestModelsListsOnlyAllowedModels(t *testing.T) {
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
 		t.Fatalf("disallowed model: %v, want 404", err)
+	}
+}
+
+func TestCountTokensReservesNothing(t *testing.T) {
+	up := newUpstream(t)
+	e := newEnv(t, nil, upstreamModels(up))
+	c := anthropicClient(e)
+	n, err := c.Messages.CountTokens(t.Context(), anthropic.MessageCountTokensParams{
+		Model: "claude-test", Messages: []anthropic.MessageParam{
+			anthropic.NewUserMessage(anthropic.NewTextBlock("count these words please"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.InputTokens < int64(len("count these words please")) {
+		t.Fatalf("count %d is below the byte bound of the text", n.InputTokens)
+	}
+	if up.count() != 0 || len(e.Log.kinds()) != 0 {
+		t.Fatalf("counting reached the provider (%d) or the audit log (%v)", up.count(), e.Log.kinds())
+	}
+}
+
+func TestResponsesRefusesStoredConversations(t *testing.T) {
+	e := newEnv(t, nil, offlineModels())
+	resp := post(t, e, "/v1/responses", `{"model":"devmesh-offline-demo","input":"hi","previous_response_id":"resp_1"}`)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
 	}
 }
