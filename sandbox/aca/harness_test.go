@@ -93,13 +93,6 @@ func (l *fakeLogs) ReadLogs(_ context.Context, exec, container string, limit int
 	return out, nil
 }
 
-func clip(b []byte, n int64) []byte {
-	if int64(len(b)) > n {
-		return b[:max(n, 0)]
-	}
-	return b
-}
-
 // harness is a driver wired to a fakeARM with the real SDK clients.
 type harness struct {
 	arm    *fakeARM

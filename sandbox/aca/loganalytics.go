@@ -188,3 +188,11 @@ func (l *LogAnalytics) query(ctx context.Context, kql string) ([][]any, error) {
 	}
 	return out.Tables[0].Rows, nil
 }
+
+// clip returns at most n bytes of b.
+func clip(b []byte, n int64) []byte {
+	if int64(len(b)) > n {
+		return b[:max(n, 0)]
+	}
+	return b
+}
