@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -267,8 +268,22 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) error {
 		// digest. A repair job should append the event from that snapshot.
 		return errs.Wrap(errs.Unavailable, err, "audit log unavailable")
 	}
+	// A signed checkpoint at every close, so the receipts of the
+	// submission's report cover its last events without waiting for the
+	// periodic signer.
+	if c, ok := a.audit.(checkpointer); ok {
+		if _, err := c.Checkpoint(r.Context()); err != nil {
+			a.log.WarnContext(r.Context(), "sign checkpoint at submit", "submission", sub.ID, "err", err)
+		}
+	}
 	a.log.InfoContext(r.Context(), "submission submitted", "submission", sub.ID,
 		"digest", snap.Digest.String(), "seq", snap.Seq)
 	return server.WriteJSON(w, http.StatusOK, Submitted{Digest: snap.Digest.String(),
 		Seq: snap.Seq, Size: snap.Size})
+}
+
+// checkpointer is the part of *audit.Log that signs a checkpoint on
+// demand.
+type checkpointer interface {
+	Checkpoint(ctx context.Context) (audit.Checkpoint, error)
 }

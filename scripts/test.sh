@@ -15,7 +15,8 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 
-log "go vet"
+log "go build and go vet"
+go build ./...
 go vet ./...
 
 # Packages whose tests exercise concurrency run under the race detector.
