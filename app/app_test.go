@@ -146,6 +146,19 @@ func TestSeedRunsOnceAndTheFlowLeaksNoSecret(t *testing.T) {
 		t.Fatalf("ingest: %d %v", st, acks)
 	}
 	seq := lastSeq(t, acks)
+	if st, again := c.json("POST", "/api/v1/session/events", cand, edit); st != 200 || lastSeq(t, again) != seq {
+		t.Fatalf("retry of an accepted batch: %d %v; want the same ack (seq %d)", st, again, seq)
+	}
+	bad := map[string]any{"events": []map[string]any{
+		{"id": "e2", "kind": "editor.ops", "payload": map[string]any{"file": "rle.py",
+			"changes": []map[string]any{{"from": 0, "to": 0, "insert": "ok"}}}},
+		{"id": "e3", "kind": "editor.ops", "payload": map[string]any{"file": "rle.py",
+			"changes": []map[string]any{{"from": 1 << 20, "to": 1 << 20, "insert": "x"}}}},
+	}}
+	st, refusal := c.json("POST", "/api/v1/session/events", cand, bad)
+	if msg := errMessage(refusal); st != 400 || !strings.Contains(msg, `event 1 (id "e3")`) {
+		t.Fatalf("edit past the end of the file: %d %q; want 400 naming event 1", st, msg)
+	}
 	st, replay := c.do("GET", fmt.Sprintf("/api/v1/submissions/%s/replay?seq=%d", sub, seq), rec, "", nil)
 	if st != 200 || !strings.HasPrefix(fileContent(replay, "rle.py"), "# edited\n") {
 		t.Fatalf("replay at %d: %d %v", seq, st, replay)
@@ -225,6 +238,12 @@ func TestBadTaskBundlesLeaveNothingBehind(t *testing.T) {
 	if after := countFiles(t, a.Dir.Path("blobs")); after != blobsBefore {
 		t.Fatalf("blob files: %d before, %d after bad uploads", blobsBefore, after)
 	}
+}
+
+func errMessage(m map[string]any) string {
+	e, _ := m["error"].(map[string]any)
+	s, _ := e["message"].(string)
+	return s
 }
 
 func lastSeq(t *testing.T, acks map[string]any) int64 {

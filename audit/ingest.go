@@ -191,6 +191,12 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkOpen(r, p.SubmissionID); err != nil {
 		return err
 	}
+	mu := a.edits.of(p.SubmissionID)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := a.checkEdits(r.Context(), p.SubmissionID, events); err != nil {
+		return err
+	}
 	acks, err := a.log.Append(r.Context(), clientEntries(p.SubmissionID, events)...)
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "events not stored; retry with the same ids")

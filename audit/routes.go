@@ -16,6 +16,7 @@ import (
 type API struct {
 	log      *Log
 	replayer *Replayer
+	edits    editLocks
 }
 
 // NewAPI returns the routes of l. l must have a Signer.
