@@ -44,6 +44,9 @@ func (l *limiter) acquire(sub string) (release func(), retryAfter time.Duration,
 	now := l.now()
 	s := l.subs[sub]
 	if s == nil {
+		if len(l.subs) >= maxTracked {
+			l.sweep(now)
+		}
 		s = &subLimit{tokens: l.perMinute, at: now}
 		l.subs[sub] = s
 	}
@@ -62,6 +65,20 @@ func (l *limiter) acquire(sub string) (release func(), retryAfter time.Duration,
 	s.inFlight++
 	var once sync.Once
 	return func() { once.Do(func() { l.release(sub) }) }, 0, nil
+}
+
+// maxTracked is how many submissions the limiter tracks before it drops
+// the idle ones with full buckets, which carry no state worth keeping.
+const maxTracked = 4096
+
+// sweep drops idle submissions whose buckets have refilled. l.mu must
+// be held.
+func (l *limiter) sweep(now time.Time) {
+	for sub, s := range l.subs {
+		if s.inFlight == 0 && s.tokens+now.Sub(s.at).Minutes()*l.perMinute >= l.perMinute {
+			delete(l.subs, sub)
+		}
+	}
 }
 
 func (l *limiter) release(sub string) {
