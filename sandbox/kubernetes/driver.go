@@ -136,8 +136,8 @@ func resolveImages(overrides map[string]string) (map[string]string, error) {
 
 // pinned reports whether image names its content by a sha256 digest.
 func pinned(image string) bool {
-	_, digest, ok := strings.Cut(image, "@sha256:")
-	if !ok || len(digest) != 64 {
+	name, digest, ok := strings.Cut(image, "@sha256:")
+	if !ok || name == "" || strings.Contains(name, "@") || len(digest) != 64 {
 		return false
 	}
 	for _, c := range digest {
