@@ -75,7 +75,16 @@ wait_port "$etcd_port" etcd
 
 api_port=$(free_port)
 log "starting kube-apiserver $kube_version on 127.0.0.1:$api_port"
-"$(kube_bin kube-apiserver "$kube_version")" \
+# The API server drains for a minute or more on SIGTERM, retrying etcd
+# if it is already gone; this one holds nothing worth draining, so a
+# small supervisor, whose pid is the one recorded, kills it outright.
+kube_apiserver() {
+	"$(kube_bin kube-apiserver "$kube_version")" "$@" &
+	local child=$!
+	trap 'kill -9 $child 2>/dev/null; exit 0' TERM
+	wait "$child"
+}
+kube_apiserver \
 	--etcd-servers "http://127.0.0.1:$etcd_port" \
 	--bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
 	--secure-port "$api_port" \
@@ -194,8 +203,7 @@ curl -fsk -H "Authorization: Bearer $kube_token" -H 'Content-Type: application/j
 }' >/dev/null
 kube_wait "kwok's node" /api/v1/nodes/kwok-node-0 '"type": "Ready"'
 
-# Stop etcd last: an API server that loses etcd first lingers for
-# minutes at shutdown, retrying it.
+# Stop etcd last, after its clients.
 kube_pids=()
 for p in "${pids[@]}"; do
 	[ "$p" = "$etcd_pid" ] || kube_pids+=("$p")
