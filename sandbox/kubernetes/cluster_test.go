@@ -409,3 +409,24 @@ func TestClusterConnectFromKubeconfig(t *testing.T) {
 		t.Error("missing kubeconfig: got nil error")
 	}
 }
+
+// Should the runner die mid-run, the Secret must not outlive its Job:
+// the real garbage collector removes it through its owner reference.
+func TestClusterSecretFollowsItsJob(t *testing.T) {
+	admin, ns, runner := sandboxCluster(t, "")
+	d := clusterDriver(t, runner, ns, "")
+	rt, _ := sandbox.LookupRuntime("node")
+	r := &run{name: newRunName(), rt: rt, workspace: mustTarball(t), job: sandbox.Job{
+		ID: "orphan", Runtime: "node", Command: []string{"node", "x.js"},
+		Limits: sandbox.DefaultLimits()}}
+	if err := d.submit(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	policy := metav1.DeletePropagationBackground
+	err := admin.BatchV1().Jobs(ns).Delete(t.Context(), r.name,
+		metav1.DeleteOptions{PropagationPolicy: &policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustBeGone(t, admin, ns)
+}
