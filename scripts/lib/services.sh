@@ -54,6 +54,8 @@ as_postgres() {
 
 need_apt=()
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	log "installing ${need_apt[*]} (apt)"
 	if [ "$(id -u)" = 0 ]; then
@@ -117,4 +119,7 @@ ROOT_ACCESS_KEY= "$versitygw" --access "$DEVMESH_TEST_S3_ACCESS_KEY" \
 pids+=($!)
 wait_port "$s3_port" versitygw
 export DEVMESH_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+
+# A real Kubernetes control plane (no kubelet) for the Kubernetes driver.
+. "$root/scripts/lib/kube.sh"
 
