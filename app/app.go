@@ -150,6 +150,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, tlsConf *tls.Config) e
 	return server.Serve(ctx, hs, ln)
 }
 
+// OnClose runs fn when the app closes, before the parts opened earlier
+// are released.
+func (a *App) OnClose(fn func() error) { a.closers = append(a.closers, fn) }
+
 // StartRunner starts taking run jobs in this process on driver. The
 // driver's isolation probes must pass unless the configuration allows an
 // insecure sandbox. The runner stops when the app closes.

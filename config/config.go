@@ -62,6 +62,40 @@ type Config struct {
 	// InsecureSandbox lets the runner take jobs although the sandbox's
 	// isolation probes failed. Development only; logged at every run.
 	InsecureSandbox bool `yaml:"insecure_sandbox"`
+	// Sandbox chooses and configures the driver that runs candidate code.
+	Sandbox Sandbox `yaml:"sandbox"`
+}
+
+// Sandbox drivers.
+const (
+	DriverLocal      = "local"      // bubblewrap on this host
+	DriverKubernetes = "kubernetes" // one Job per run
+	DriverACA        = "aca"        // Azure Container Apps Jobs
+)
+
+// Sandbox configures the sandbox driver of runner processes.
+type Sandbox struct {
+	// Driver is local, kubernetes or aca.
+	Driver string `yaml:"driver"`
+	// Kubernetes: the kubeconfig file (empty: in-cluster credentials),
+	// the sandbox namespace and an optional runtime class such as gvisor.
+	Kubeconfig   string `yaml:"kubeconfig"`
+	Namespace    string `yaml:"namespace"`
+	RuntimeClass string `yaml:"runtime_class"`
+	// ACA configures the Azure Container Apps Jobs driver.
+	ACA ACA `yaml:"aca"`
+}
+
+// ACA names the pre-created Container Apps Job and its companions.
+type ACA struct {
+	SubscriptionID          string        `yaml:"subscription_id"`
+	ResourceGroup           string        `yaml:"resource_group"`
+	JobName                 string        `yaml:"job_name"`
+	FetchImage              string        `yaml:"fetch_image"`
+	StagingContainerURL     string        `yaml:"staging_container_url"`
+	LogAnalyticsWorkspaceID string        `yaml:"log_analytics_workspace_id"`
+	ManagedIdentityClientID string        `yaml:"managed_identity_client_id"`
+	MaxWallTime             time.Duration `yaml:"max_wall_time"`
 }
 
 // DefaultConfig returns settings that work out of the box on a laptop.
@@ -74,6 +108,7 @@ func DefaultConfig() Config {
 		InviteTTL:         7 * 24 * time.Hour,
 		LogOrigin:         "devmesh.local/log",
 		RunnerConcurrency: 2,
+		Sandbox:           Sandbox{Driver: DriverLocal, Namespace: "devmesh-sandbox"},
 	}
 }
 
@@ -119,6 +154,11 @@ func (c Config) Validate() error {
 	}
 	if c.LogOrigin == "" || strings.ContainsAny(c.LogOrigin, "\n+ ") {
 		bad("log_origin %q: want a non-empty name without spaces, '+' or newlines", c.LogOrigin)
+	}
+	switch c.Sandbox.Driver {
+	case DriverLocal, DriverKubernetes, DriverACA:
+	default:
+		bad("sandbox.driver %q: want local, kubernetes or aca", c.Sandbox.Driver)
 	}
 	if c.RunnerConcurrency < 1 || c.RunnerConcurrency > 256 {
 		bad("runner_concurrency %d: want 1 to 256", c.RunnerConcurrency)

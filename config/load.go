@@ -39,6 +39,7 @@ func Flags(fs *flag.FlagSet) *Loader {
 	fs.StringVar(&l.flags.TLSCert, "tls-cert", "", "PEM certificate `file` (default: self-signed, in the data directory)")
 	fs.StringVar(&l.flags.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	fs.BoolVar(&l.flags.InsecureHTTP, "insecure-http", false, "serve plain HTTP (development only; logged as a warning)")
+	fs.StringVar(&l.flags.Sandbox.Driver, "sandbox-driver", DefaultConfig().Sandbox.Driver, "sandbox `driver`: local, kubernetes or aca")
 	fs.BoolVar(&l.flags.InsecureSandbox, "insecure-sandbox", false, "run candidate code even if the sandbox's isolation probes fail (development only; logged at every run)")
 	fs.StringVar(&l.flags.LogLevel, "log-level", d.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&l.flags.LogFormat, "log-format", d.LogFormat, "log `format`: text or json")
@@ -121,6 +122,8 @@ func (l *Loader) applyFlags(c *Config) error {
 			c.TLSKey = l.flags.TLSKey
 		case "insecure-http":
 			c.InsecureHTTP = l.flags.InsecureHTTP
+		case "sandbox-driver":
+			c.Sandbox.Driver = l.flags.Sandbox.Driver
 		case "insecure-sandbox":
 			c.InsecureSandbox = l.flags.InsecureSandbox
 		case "log-level":
@@ -149,6 +152,10 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	str("DEVMESH_LOG_LEVEL", &c.LogLevel)
 	str("DEVMESH_LOG_FORMAT", &c.LogFormat)
 	str("DEVMESH_LOG_ORIGIN", &c.LogOrigin)
+	str("DEVMESH_SANDBOX_DRIVER", &c.Sandbox.Driver)
+	str("DEVMESH_KUBECONFIG", &c.Sandbox.Kubeconfig)
+	str("DEVMESH_KUBE_NAMESPACE", &c.Sandbox.Namespace)
+	str("DEVMESH_KUBE_RUNTIME_CLASS", &c.Sandbox.RuntimeClass)
 	if v := getenv("DEVMESH_DATABASE_URL"); v != "" {
 		c.DatabaseURL = secret.New(v)
 	}

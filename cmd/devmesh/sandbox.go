@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 
+	"github.com/devmesh/devmesh/config"
 	"github.com/devmesh/devmesh/sandbox"
-	"github.com/devmesh/devmesh/sandbox/local"
 	"github.com/devmesh/devmesh/telemetry"
 )
 
@@ -22,12 +23,23 @@ func cmdSandbox(ctx context.Context, env *cmdEnv, args []string) error {
 		return &usageError{msg: fmt.Sprintf("unknown sandbox command %q", sub),
 			hint: "the sandbox commands are: check, run"}
 	}
-	log := telemetry.NewLogger(env.stderr, "warn", "text")
-	d, err := local.New(local.Options{Logger: log})
+	// The driver comes from the environment or DEVMESH_CONFIG
+	// (DEVMESH_SANDBOX_DRIVER=local|kubernetes|aca); the remaining
+	// arguments belong to the sandbox command itself.
+	cfg, err := config.Flags(flag.NewFlagSet("", flag.ContinueOnError)).Load(env.getenv)
 	if err != nil {
-		return &hintError{err: err, hint: "the local sandbox needs bubblewrap (apt-get install bubblewrap) and root for per-run users and cgroups"}
+		return err
 	}
-	defer d.Close()
+	log := telemetry.NewLogger(env.stderr, "warn", "text")
+	d, release, err := newDriver(cfg, log)
+	if err != nil {
+		hint := "the local sandbox needs bubblewrap (apt-get install bubblewrap) and root for per-run users and cgroups"
+		if cfg.Sandbox.Driver != config.DriverLocal {
+			hint = "check the sandbox settings in DEVMESH_CONFIG; docs/operations.md lists them"
+		}
+		return &hintError{err: err, hint: hint}
+	}
+	defer release()
 	if sub == "check" {
 		err = sandbox.CheckCommand(ctx, d, args[1:], env.stdout, env.stderr)
 	} else {

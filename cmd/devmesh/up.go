@@ -8,7 +8,6 @@ import (
 	"github.com/devmesh/devmesh/app"
 	"github.com/devmesh/devmesh/config"
 	"github.com/devmesh/devmesh/datadir"
-	"github.com/devmesh/devmesh/sandbox/local"
 	"github.com/devmesh/devmesh/telemetry"
 )
 
@@ -92,19 +91,19 @@ func printWelcome(env *cmdEnv, a *app.App, seed app.SeedResult) {
 	fmt.Fprintf(w, "  curl -k -X POST %s/api/v1/login -d '{\"email\":\"%s\",\"password\":\"...\"}'\n\n", a.Cfg.URL(), seed.OwnerEmail)
 }
 
-// startLocalRunner runs a runner in this process on the bubblewrap
-// driver. Only cmd/devmesh links the driver; the app knows only the
-// sandbox.Driver interface.
+// startLocalRunner runs a runner in this process on the configured
+// sandbox driver (bubblewrap by default). Only cmd/devmesh links drivers;
+// the app knows only the sandbox.Driver interface.
 func startLocalRunner(ctx context.Context, a *app.App) error {
-	d, err := local.New(local.Options{Logger: a.Log, Slots: a.Cfg.RunnerConcurrency,
-		Insecure: a.Cfg.InsecureSandbox})
+	d, release, err := newDriver(a.Cfg, a.Log)
 	if err != nil {
 		return err
 	}
 	if err := a.StartRunner(ctx, d); err != nil {
-		d.Close()
+		release()
 		return err
 	}
+	a.OnClose(func() error { release(); return nil })
 	return nil
 }
 
