@@ -19,6 +19,8 @@ import (
 	"github.com/devmesh/devmesh/blob"
 	"github.com/devmesh/devmesh/config"
 	"github.com/devmesh/devmesh/datadir"
+	"github.com/devmesh/devmesh/ledger"
+	"github.com/devmesh/devmesh/relay"
 	"github.com/devmesh/devmesh/runner"
 	"github.com/devmesh/devmesh/sandbox"
 	"github.com/devmesh/devmesh/server"
@@ -38,6 +40,8 @@ type App struct {
 	Blobs  *blob.Store
 	Audit  *audit.Log
 	Auth   *auth.Service
+	Relay  *relay.Relay
+	ledger *ledger.Ledger
 	// LogSigner signs audit checkpoints; its verifier key is public.
 	LogSigner *audit.Signer
 	Now       func() time.Time

@@ -26,12 +26,16 @@ func (a *App) build(ctx context.Context) error {
 	if a.Audit, err = a.openAudit(ctx); err != nil {
 		return err
 	}
+	if a.Relay, err = a.openRelay(); err != nil {
+		return err
+	}
 	if a.Auth, err = a.openAuth(ctx); err != nil {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.closers = append(a.closers, func() error { cancel(); return nil })
 	go a.Auth.Run(runCtx)
+	go a.forfeitStale(runCtx, time.Minute)
 
 	a.Server = server.New(a.Log, a.Auth)
 	a.Server.Handle(a.Auth.Routes()...)
@@ -41,6 +45,7 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	a.Server.Handle(runs.Routes()...)
+	a.Server.Handle(a.Relay.Routes()...)
 	a.Server.Handle(server.HealthRoutes(map[string]server.ReadyChecker{
 		"database": server.ReadyFunc(a.databaseReady),
 	})...)

@@ -40,7 +40,7 @@ func (a *App) openAuth(ctx context.Context) (*auth.Service, error) {
 	cfg.PublicURL = a.Cfg.URL()
 	cfg.InviteTTL = a.Cfg.InviteTTL
 	return auth.New(ctx, auth.Deps{DB: a.DB, MasterKey: mk, Audit: a.Audit,
-		Log: a.Log, SessionLength: a.sessionLength, Opening: a.openingEntries}, cfg)
+		Log: a.Log, SessionLength: a.sessionLength, Opening: a.openingEntries, Budget: a.tokenBudget}, cfg)
 }
 
 // sessionLength is the task's session duration for a submission.

@@ -129,6 +129,9 @@ type Deps struct {
 	// in the same batch: the task's starter files as editor operations,
 	// so that the log alone rebuilds the workspace. Nil appends none.
 	Opening func(ctx context.Context, sub store.Submission) ([]audit.Entry, error)
+	// Budget returns a submission's AI token account for the session
+	// route; nil leaves it out.
+	Budget func(ctx context.Context, submissionID string) (TokenBudget, error)
 }
 
 // Service issues and verifies tokens and serves the sign-in, invite and
@@ -144,6 +147,7 @@ type Service struct {
 	keys    *keySet
 	session func(ctx context.Context, sub store.Submission) (time.Duration, error)
 	opening func(ctx context.Context, sub store.Submission) ([]audit.Entry, error)
+	budget  func(ctx context.Context, submissionID string) (TokenBudget, error)
 	perAcct *Limiter
 	perIP   *Limiter
 	oidc    *oidcLogin // nil unless EnableOIDC was called
@@ -166,7 +170,7 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: deps.DB, audit: deps.Audit, log: deps.Log,
 		now: deps.Now, hasher: deps.Hasher, session: deps.SessionLength,
-		opening: deps.Opening}
+		opening: deps.Opening, budget: deps.Budget}
 	s.setDefaults()
 	s.keys = &keySet{store: &keyStore{db: deps.DB, aead: aead}, log: s.log,
 		now: s.now, minReload: cfg.MinKeyReload}

@@ -17,6 +17,17 @@ type Session struct {
 	AssessmentTitle string     `json:"assessment_title"`
 	TaskName        string     `json:"task_name"`
 	TaskVersion     string     `json:"task_version"`
+	// AIBudget is the submission's AI token budget, when the relay is
+	// configured.
+	AIBudget *TokenBudget `json:"ai_budget,omitempty"`
+}
+
+// TokenBudget is a submission's AI token account as the candidate sees it.
+type TokenBudget struct {
+	Budget    int64 `json:"budget"`
+	Used      int64 `json:"used"`
+	Reserved  int64 `json:"reserved"`
+	Remaining int64 `json:"remaining"`
 }
 
 // sessionInfo serves GET /api/v1/session: the caller's own submission,
@@ -34,6 +45,13 @@ func (s *Service) sessionInfo(w http.ResponseWriter, r *http.Request) error {
 		sub.AssessmentID, sub.OrgID).Scan(&out.AssessmentTitle, &out.TaskName, &out.TaskVersion)
 	if err != nil {
 		return fmt.Errorf("read task of submission %q: %w", sub.ID, err)
+	}
+	if s.budget != nil {
+		b, err := s.budget(r.Context(), sub.ID)
+		if err != nil {
+			return fmt.Errorf("read token budget of %q: %w", sub.ID, err)
+		}
+		out.AIBudget = &b
 	}
 	return server.WriteJSON(w, http.StatusOK, out)
 }

@@ -64,6 +64,37 @@ type Config struct {
 	InsecureSandbox bool `yaml:"insecure_sandbox"`
 	// Sandbox chooses and configures the driver that runs candidate code.
 	Sandbox Sandbox `yaml:"sandbox"`
+	// Models are the language models the relay offers besides the
+	// offline demonstration model, which is always there.
+	Models []Model `yaml:"models"`
+}
+
+// Model providers the relay can reach.
+const (
+	ProviderOpenAI           = "openai"
+	ProviderAzureOpenAI      = "azure-openai"
+	ProviderAnthropic        = "anthropic"
+	ProviderOpenAICompatible = "openai-compatible"
+)
+
+// Model is one model the relay offers to candidates' tools.
+type Model struct {
+	// ID is the name tasks allow and clients send.
+	ID string `yaml:"id"`
+	// Provider is openai, azure-openai, anthropic or openai-compatible.
+	Provider string `yaml:"provider"`
+	// Upstream is the provider's name for the model (the deployment on
+	// Azure OpenAI); empty means ID.
+	Upstream string `yaml:"upstream"`
+	// BaseURL overrides the provider's endpoint; required for
+	// azure-openai and openai-compatible.
+	BaseURL string `yaml:"base_url"`
+	// APIVersion is the Azure OpenAI API version.
+	APIVersion string `yaml:"api_version"`
+	// The provider key comes from the environment variable APIKeyEnv or
+	// the file APIKeyFile, never from the configuration file itself.
+	APIKeyEnv  string `yaml:"api_key_env"`
+	APIKeyFile string `yaml:"api_key_file"`
 }
 
 // Sandbox drivers.
@@ -159,6 +190,17 @@ func (c Config) Validate() error {
 	case DriverLocal, DriverKubernetes, DriverACA:
 	default:
 		bad("sandbox.driver %q: want local, kubernetes or aca", c.Sandbox.Driver)
+	}
+	for i, m := range c.Models {
+		switch {
+		case m.ID == "":
+			bad("models[%d].id: must not be empty", i)
+		case m.Provider != ProviderOpenAI && m.Provider != ProviderAzureOpenAI &&
+			m.Provider != ProviderAnthropic && m.Provider != ProviderOpenAICompatible:
+			bad("models[%d].provider %q: want openai, azure-openai, anthropic or openai-compatible", i, m.Provider)
+		case (m.Provider == ProviderAzureOpenAI || m.Provider == ProviderOpenAICompatible) && m.BaseURL == "":
+			bad("models[%d].base_url: required for %s", i, m.Provider)
+		}
 	}
 	if c.RunnerConcurrency < 1 || c.RunnerConcurrency > 256 {
 		bad("runner_concurrency %d: want 1 to 256", c.RunnerConcurrency)

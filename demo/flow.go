@@ -225,6 +225,18 @@ func (r *runner) askAI(f *flow) (string, error) {
 	if len(out.Choices) == 0 || out.Choices[0].Message.Content == "" {
 		return "", fmt.Errorf("the relay answered with no content")
 	}
+	var session struct {
+		AIBudget *struct{ Budget, Used, Remaining int64 } `json:"ai_budget"`
+	}
+	if err := r.call("GET", "/api/v1/session", f.candidate, nil, 200, &session); err != nil {
+		return "", err
+	}
+	if b := session.AIBudget; b == nil || b.Used != int64(out.Usage.TotalTokens) || b.Remaining != b.Budget-b.Used {
+		return "", fmt.Errorf("session budget %+v does not show the %d tokens charged", session.AIBudget, out.Usage.TotalTokens)
+	}
+	if err := r.call("POST", "/v1/chat/completions", f.recruiter, body, 401, nil); err != nil {
+		return "", fmt.Errorf("a recruiter token must not reach the relay: %w", err)
+	}
 	return fmt.Sprintf("%d tokens charged to the submission's budget", out.Usage.TotalTokens), nil
 }
 
@@ -302,7 +314,11 @@ func (r *runner) receipts(f *flow) (string, error) {
 	if total == 0 {
 		return "", fmt.Errorf("the submission has no events")
 	}
-	for _, k := range []string{"submission.opened", "editor.ops", "workspace.snapshot", "run.started", "run.finished", "submission.submitted"} {
+	want := []string{"submission.opened", "editor.ops", "workspace.snapshot", "run.started", "run.finished", "submission.submitted"}
+	if !r.cfg.SkipAI {
+		want = append(want, "ai.request", "ai.response", "ledger.reserved", "ledger.settled")
+	}
+	for _, k := range want {
 		if kinds[k] == 0 {
 			return "", fmt.Errorf("no %s event among %d receipts", k, total)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/devmesh/devmesh/audit"
 	"github.com/devmesh/devmesh/ledger"
@@ -87,4 +88,33 @@ func (rl *Relay) appendEvents(ctx context.Context, sub string, events ...any) er
 		return fmt.Errorf("append relay events: %w", err)
 	}
 	return nil
+}
+
+// ForfeitStale charges the whole reservation of every request opened
+// before cutoff that never settled, because the process relaying it died
+// mid-call, and records each charge as a ledger.settled event by the
+// system, so the audit log keeps matching the ledger. It returns how many
+// it forfeited. Run it periodically on one process (any replica is safe:
+// a reservation closes exactly once).
+func (rl *Relay) ForfeitStale(ctx context.Context, cutoff time.Time) (int, error) {
+	settled, err := rl.ledger.ForfeitStale(ctx, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range settled {
+		if s.Repeat {
+			continue
+		}
+		e, err := entry(s.SubmissionID, audit.KindLedgerSettled, s)
+		if err != nil {
+			return n, err
+		}
+		e.Actor = audit.ActorSystem
+		if _, err := rl.audit.Append(ctx, e); err != nil {
+			return n, fmt.Errorf("record forfeited reservation %s: %w", s.ReservationID, err)
+		}
+		n++
+	}
+	return n, nil
 }

@@ -182,7 +182,7 @@ func TestDemoDrivesAWholeAssessment(t *testing.T) {
 		}
 		t.Skip("the demo needs root for the local sandbox")
 	}
-	out, errOut, code := runCLI(t, "", "demo", "--skip-ai")
+	out, errOut, code := runCLI(t, "", "demo")
 	if code != 0 || !strings.Contains(out, "every step checked") {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
 	}
