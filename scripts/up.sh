@@ -25,4 +25,6 @@ go mod download
 log "building bin/devmesh"
 mkdir -p bin
 go build -o bin/devmesh ./cmd/devmesh
+# The sandbox's small helper: devmesh uses it when it sits beside it.
+go build -o bin/devmesh-sandbox-helper ./cmd/devmesh-sandbox-helper
 exec bin/devmesh up "$@"

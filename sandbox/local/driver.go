@@ -117,6 +117,24 @@ func withDefaults(o Options) Options {
 	return o
 }
 
+// HelperName is the small helper binary the driver prefers when it sits
+// next to the running executable (see cmd/devmesh-sandbox-helper).
+const HelperName = "devmesh-sandbox-helper"
+
+// defaultHelper returns the sibling helper binary if there is one, and
+// the running executable otherwise.
+func defaultHelper() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own binary: %w", err)
+	}
+	sibling := filepath.Join(filepath.Dir(self), HelperName)
+	if fi, err := os.Stat(sibling); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return sibling, nil
+	}
+	return self, nil
+}
+
 // installHelper copies the running binary and writes the synthetic /etc
 // into a fresh directory only root can write. The binary's own path may
 // sit in a directory the slot uids cannot search (go test builds in a
@@ -132,11 +150,11 @@ func (d *Driver) installHelper() error {
 	}
 	self := d.opts.Helper
 	if self == "" {
-		if self, err = os.Executable(); err != nil {
-			return fmt.Errorf("find own binary: %w", err)
+		if self, err = defaultHelper(); err != nil {
+			return err
 		}
 	}
-	d.helper = filepath.Join(dir, "devmesh-sandbox-helper")
+	d.helper = filepath.Join(dir, HelperName)
 	if err := copyFile(self, d.helper, 0o755); err != nil {
 		return err
 	}
