@@ -23,7 +23,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // Dialect names the SQL database behind a DB.
@@ -120,7 +119,8 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=busy_timeout(15000)" +
 		"&_pragma=synchronous(FULL)&_pragma=secure_delete(1)&_txlock=immediate"
-	sqldb, err := sql.Open("sqlite", dsn)
+	registerTracedSQLite()
+	sqldb, err := sql.Open(tracedSQLite, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
