@@ -105,7 +105,7 @@ func startPrivate(ctx context.Context, env *cmdEnv, cfg *demo.Config) (func(), e
 		cleanup()
 		return nil, err
 	}
-	if err := startLocalRunner(ctx, a); err != nil {
+	if err := startRunner(ctx, a); err != nil {
 		cleanup()
 		return nil, &hintError{err: err, hint: "the demo runs tests in the local sandbox: it needs bubblewrap and root; 'devmesh sandbox check' says what fails"}
 	}

@@ -46,21 +46,17 @@ func openApp(ctx context.Context, env *cmdEnv, cfg config.Config) (*app.App, fun
 }
 
 func cmdUp(ctx context.Context, env *cmdEnv, args []string) error {
-	cfg, _, err := loadConfig(env, "up", "up [--data DIR] [--addr HOST:PORT] [flags]", args)
-	if err != nil {
-		return err
-	}
-	a, closeApp, err := openApp(ctx, env, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeApp()
+	return withApp(ctx, env, "up", "up [--data DIR] [--addr HOST:PORT] [flags]", args, func(a *app.App) error {
+		return up(ctx, env, a)
+	})
+}
 
+func up(ctx context.Context, env *cmdEnv, a *app.App) error {
 	seed, err := a.Seed(ctx)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	if err := startLocalRunner(ctx, a); err != nil {
+	if err := startRunner(ctx, a); err != nil {
 		// Serving still works; runs wait in the queue until a runner
 		// can take them.
 		a.Log.Error("no sandbox runner in this process: runs will wait in the queue", "err", err)
@@ -91,10 +87,10 @@ func printWelcome(env *cmdEnv, a *app.App, seed app.SeedResult) {
 	fmt.Fprintf(w, "  curl -k -X POST %s/api/v1/login -d '{\"email\":\"%s\",\"password\":\"...\"}'\n\n", a.Cfg.URL(), seed.OwnerEmail)
 }
 
-// startLocalRunner runs a runner in this process on the configured
+// startRunner runs a runner in this process on the configured
 // sandbox driver (bubblewrap by default). Only cmd/devmesh links drivers;
 // the app knows only the sandbox.Driver interface.
-func startLocalRunner(ctx context.Context, a *app.App) error {
+func startRunner(ctx context.Context, a *app.App) error {
 	d, release, err := newDriver(a.Cfg, a.Log)
 	if err != nil {
 		return err
@@ -107,8 +103,10 @@ func startLocalRunner(ctx context.Context, a *app.App) error {
 	return nil
 }
 
-func cmdRunner(ctx context.Context, env *cmdEnv, args []string) error {
-	cfg, _, err := loadConfig(env, "runner", "runner [flags]", args)
+// withApp loads the configuration of command name, opens the app and
+// runs fn with it, closing the app afterwards.
+func withApp(ctx context.Context, env *cmdEnv, name, usage string, args []string, fn func(*app.App) error) error {
+	cfg, _, err := loadConfig(env, name, usage, args)
 	if err != nil {
 		return err
 	}
@@ -117,42 +115,34 @@ func cmdRunner(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer closeApp()
-	if err := startLocalRunner(ctx, a); err != nil {
-		return &hintError{err: err, hint: "run 'devmesh sandbox check' to see which isolation probe fails"}
-	}
-	a.Log.Info("runner started", "concurrency", cfg.RunnerConcurrency)
-	<-ctx.Done()
-	return nil
+	return fn(a)
+}
+
+func cmdRunner(ctx context.Context, env *cmdEnv, args []string) error {
+	return withApp(ctx, env, "runner", "runner [flags]", args, func(a *app.App) error {
+		if err := startRunner(ctx, a); err != nil {
+			return &hintError{err: err, hint: "run 'devmesh sandbox check' to see which isolation probe fails"}
+		}
+		a.Log.Info("runner started", "concurrency", a.Cfg.RunnerConcurrency)
+		<-ctx.Done()
+		return nil
+	})
 }
 
 func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
-	cfg, _, err := loadConfig(env, "serve", "serve [flags]", args)
-	if err != nil {
-		return err
-	}
-	a, closeApp, err := openApp(ctx, env, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeApp()
-	ln, tlsConf, err := a.Listen(ctx)
-	if err != nil {
-		return err
-	}
-	a.Log.Info("listening", "url", a.Cfg.URL())
-	return a.Serve(ctx, ln, tlsConf)
+	return withApp(ctx, env, "serve", "serve [flags]", args, func(a *app.App) error {
+		ln, tlsConf, err := a.Listen(ctx)
+		if err != nil {
+			return err
+		}
+		a.Log.Info("listening", "url", a.Cfg.URL())
+		return a.Serve(ctx, ln, tlsConf)
+	})
 }
 
 func cmdMigrate(ctx context.Context, env *cmdEnv, args []string) error {
-	cfg, _, err := loadConfig(env, "migrate", "migrate [--data DIR | --db URL]", args)
-	if err != nil {
-		return err
-	}
-	a, closeApp, err := openApp(ctx, env, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeApp()
-	fmt.Fprintf(env.stdout, "database %s is migrated and current\n", a.DB.Dialect)
-	return nil
+	return withApp(ctx, env, "migrate", "migrate [--data DIR | --db URL]", args, func(a *app.App) error {
+		fmt.Fprintf(env.stdout, "database %s is migrated and current\n", a.DB.Dialect)
+		return nil
+	})
 }
