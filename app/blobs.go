@@ -6,10 +6,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"time"
-
-	"gocloud.dev/secrets"
 
 	"github.com/devmesh/devmesh/blob"
 	"github.com/devmesh/devmesh/blob/kek"
@@ -25,28 +25,9 @@ const TaskScope = "tasks"
 // in the data directory, or the keeper named by DEVMESH_BLOB_KEK_URL
 // (for example an Azure Key Vault key) in production.
 func (a *App) openBlobs(ctx context.Context) (*blob.Store, error) {
-	var (
-		keeper *secrets.Keeper
-		kekID  = "local-1"
-		err    error
-	)
-	if u := a.Getenv("DEVMESH_BLOB_KEK_URL"); u != "" {
-		keeper, err = kek.Open(ctx, secret.New(u))
-		kekID = "kek-1"
-	} else {
-		keeper, err = kek.LoadOrCreateFile(a.Dir.Path("keys", "blob-kek.key"), rand.Reader)
-	}
+	ring, err := a.blobKeyring(ctx)
 	if err != nil {
 		return nil, err
-	}
-	a.closers = append(a.closers, keeper.Close)
-	ring, err := blob.NewKeyring(blob.KEK{ID: kekID, Keeper: keeper})
-	if err != nil {
-		return nil, err
-	}
-	ph := blob.QuestionMark
-	if a.DB.Dialect == store.Postgres {
-		ph = blob.Dollar
 	}
 	url := a.Cfg.BlobURL
 	if url == "" {
@@ -56,7 +37,7 @@ func (a *App) openBlobs(ctx context.Context) (*blob.Store, error) {
 		}
 		url = "file://" + abs
 	}
-	s, err := blob.Open(ctx, url, ring, blob.NewSQLDataKeys(a.DB.SQL, ph, a.Now), a.Log)
+	s, err := blob.Open(ctx, url, ring, a.dataKeys(), a.Log)
 	if err != nil {
 		return nil, fmt.Errorf("open blob storage: %w", err)
 	}
@@ -68,6 +49,88 @@ func (a *App) openBlobs(ctx context.Context) (*blob.Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// blobKEKFile is the local key-encryption key file of generation n: the
+// first is blob-kek.key, later ones blob-kek-N.key.
+func (a *App) blobKEKFile(n int) string {
+	if n == 1 {
+		return a.Dir.Path("keys", "blob-kek.key")
+	}
+	return a.Dir.Path("keys", fmt.Sprintf("blob-kek-%d.key", n))
+}
+
+// blobKeyring opens the key-encryption keys of the blob store. With
+// DEVMESH_BLOB_KEK_URL set it is that keeper (Azure Key Vault, ...);
+// otherwise the local key files in the data directory: the newest
+// generation wraps new data keys, older ones still unwrap keys not yet
+// rewrapped (see RotateBlobKEK). The first start creates generation 1.
+func (a *App) blobKeyring(ctx context.Context) (*blob.Keyring, error) {
+	if u := a.Getenv("DEVMESH_BLOB_KEK_URL"); u != "" {
+		k, err := kek.Open(ctx, secret.New(u))
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, k.Close)
+		return blob.NewKeyring(blob.KEK{ID: "kek-1", Keeper: k})
+	}
+	var keks []blob.KEK
+	for n := 1; ; n++ {
+		path := a.blobKEKFile(n)
+		if n > 1 {
+			if _, err := os.Stat(path); err != nil {
+				break
+			}
+		}
+		k, err := kek.LoadOrCreateFile(path, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, k.Close)
+		keks = append(keks, blob.KEK{ID: fmt.Sprintf("local-%d", n), Keeper: k})
+	}
+	slices.Reverse(keks)
+	return blob.NewKeyring(keks[0], keks[1:]...)
+}
+
+// RotateBlobKEK adds a new local key-encryption key generation and
+// rewraps every data key under it. No blob is read or rewritten. It
+// returns the new generation's key id and how many keys it rewrapped.
+// Older key files can be removed once a rotation has completed.
+func (a *App) RotateBlobKEK(ctx context.Context) (string, int, error) {
+	if a.Getenv("DEVMESH_BLOB_KEK_URL") != "" {
+		return "", 0, fmt.Errorf("the blob key-encryption key is external (DEVMESH_BLOB_KEK_URL): rotate it in its vault")
+	}
+	n := 1
+	for {
+		if _, err := os.Stat(a.blobKEKFile(n + 1)); err != nil {
+			break
+		}
+		n++
+	}
+	if _, err := kek.LoadOrCreateFile(a.blobKEKFile(n+1), rand.Reader); err != nil {
+		return "", 0, err
+	}
+	ring, err := a.blobKeyring(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	store, err := blob.New(a.Blobs.Backend(), blob.Options{Keys: ring,
+		DataKeys: a.dataKeys(), Logger: a.Log})
+	if err != nil {
+		return "", 0, err
+	}
+	count, err := store.Rewrap(ctx)
+	return ring.PrimaryID(), count, err
+}
+
+// dataKeys is the database table of wrapped per-scope data keys.
+func (a *App) dataKeys() blob.DataKeys {
+	ph := blob.QuestionMark
+	if a.DB.Dialect == store.Postgres {
+		ph = blob.Dollar
+	}
+	return blob.NewSQLDataKeys(a.DB.SQL, ph, a.Now)
 }
 
 // taskArchives stores task bundles in the blob store's task scope.

@@ -190,3 +190,17 @@ func TestDemoDrivesAWholeAssessment(t *testing.T) {
 		t.Fatalf("demo printed a failed step:\n%s", out)
 	}
 }
+
+func TestKeysRotateBlobKEK(t *testing.T) {
+	dir := t.TempDir()
+	if _, errOut, code := runCLI(t, "", "migrate", "--data", dir); code != 0 {
+		t.Fatalf("migrate: exit %d, %s", code, errOut)
+	}
+	out, errOut, code := runCLI(t, "", "keys", "rotate-blob-kek", "--data", dir)
+	if code != 0 || !strings.Contains(out, "local-2 now wraps") {
+		t.Fatalf("rotate-blob-kek: exit %d, %q %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys", "blob-kek-2.key")); err != nil {
+		t.Fatalf("new key file: %v", err)
+	}
+}
