@@ -25,7 +25,6 @@ const (
 	fdSeccomp   = 3
 	fdWorkspace = 4
 	fdStatus    = 5
-	fdCgroups   = 6
 )
 
 // usrMergeLinks are the top-level directories that Debian and most
@@ -65,7 +64,7 @@ func (d *Driver) bwrapArgs(rt sandbox.Runtime, lim sandbox.Limits, hasWorkspace 
 		a = append(a, "--setenv", k, v)
 	}
 	a = append(a, "--seccomp", strconv.Itoa(fdSeccomp), "--", initPath, initRole,
-		d.initSpec(hasWorkspace, argv))
+		d.initSpec(hasWorkspace, argv, rlimits(lim)))
 	return a
 }
 
@@ -90,10 +89,10 @@ func (d *Driver) rootfsArgs(rt sandbox.Runtime) []string {
 	return append(a, "--ro-bind", d.helper, initPath)
 }
 
-func (d *Driver) initSpec(hasWorkspace bool, argv []string) string {
+func (d *Driver) initSpec(hasWorkspace bool, argv []string, limits []rlimit) string {
 	s := initSpec{
 		WorkspaceFD: -1, StatusFD: fdStatus, Dir: workDir, Argv: argv,
-		Watch: []string{workDir, tmpDir},
+		Watch: []string{workDir, tmpDir}, Rlimits: limits,
 	}
 	if hasWorkspace {
 		s.WorkspaceFD = fdWorkspace

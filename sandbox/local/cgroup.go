@@ -205,21 +205,16 @@ func (rc *runCgroup) setLimits(l cgroupLimits) error {
 	return firstErr(errs...)
 }
 
-// joinFiles opens the cgroup.procs file of every cgroup of the run for
-// writing. A process that holds them can move itself in by writing "0";
-// the kernel checks the permission of the opener (this root process),
-// so the unprivileged trampoline needs no write access to cgroupfs.
-func (rc *runCgroup) joinFiles() ([]*os.File, error) {
-	var files []*os.File
+// join moves process pid into every cgroup of the run. The driver calls
+// it while the trampoline is blocked before exec'ing bwrap, so nothing
+// of the run can start outside the cgroups.
+func (rc *runCgroup) join(pid int) error {
 	for _, d := range rc.dirs {
-		f, err := os.OpenFile(filepath.Join(d, "cgroup.procs"), os.O_WRONLY, 0)
-		if err != nil {
-			closeAll(files)
-			return nil, fmt.Errorf("open cgroup: %w", err)
+		if err := writeFile(filepath.Join(d, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("join cgroup: %w", err)
 		}
-		files = append(files, f)
 	}
-	return files, nil
+	return nil
 }
 
 // procsDir is the cgroup whose cgroup.procs lists every process of the run.

@@ -3,6 +3,7 @@ package local
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -21,6 +22,8 @@ type initSpec struct {
 	Argv        []string `json:"argv"`
 	// Watch lists the size-limited mounts checked for a full disk.
 	Watch []string `json:"watch"`
+	// Rlimits are set on the init before the command starts.
+	Rlimits []rlimit `json:"rlimits"`
 }
 
 // initStatus is the init's report to the driver. It comes from inside the
@@ -50,6 +53,11 @@ func runInit(arg string) int {
 	// Nothing the driver passed in reaches the command.
 	_ = unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
 
+	if err := setRlimits(s.Rlimits); err != nil {
+		fail("init: %v", err)
+		_ = json.NewEncoder(status).Encode(initStatus{ExitCode: sandboxFailExit, Error: err.Error()})
+		return sandboxFailExit
+	}
 	st := initRun(s)
 	st.DiskFull = anyFull(s.Watch)
 	_ = json.NewEncoder(status).Encode(st)
@@ -81,6 +89,20 @@ func initRun(s initSpec) initStatus {
 		st.Signal = int(ws.Signal())
 	}
 	return st
+}
+
+// setRlimits lowers the init's own limits, soft and hard, so that the
+// command inherits them. syscall.Setrlimit, unlike a raw system call,
+// also stops the Go runtime from restoring its start-up RLIMIT_NOFILE
+// in the child.
+func setRlimits(limits []rlimit) error {
+	for _, r := range limits {
+		lim := syscall.Rlimit{Cur: r.Value, Max: r.Value}
+		if err := syscall.Setrlimit(r.Resource, &lim); err != nil {
+			return fmt.Errorf("set rlimit %d to %d: %w", r.Resource, r.Value, err)
+		}
+	}
+	return nil
 }
 
 // startCommand starts the command with stdin on /dev/null and the

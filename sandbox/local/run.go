@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -156,8 +155,10 @@ func randomSuffix() string {
 type pipes struct {
 	outR, errR, statusR *os.File
 	wsW                 *os.File // nil without a workspace
+	release             *os.File // go-ahead for the trampoline
 	child               []*os.File
 	extra               []*os.File // ExtraFiles, fd 3 onwards
+	in, out, err        *os.File   // the trampoline's stdin, stdout, stderr
 }
 
 func (p *pipes) closeChild() {
@@ -169,7 +170,7 @@ func (d *Driver) openPipes(r *run) (*pipes, error) {
 	var err error
 	fail := func(e error) (*pipes, error) {
 		p.closeChild()
-		closeAll([]*os.File{p.outR, p.errR, p.statusR, p.wsW})
+		closeAll([]*os.File{p.outR, p.errR, p.statusR, p.wsW, p.release})
 		return nil, fmt.Errorf("create sandbox pipes: %w", e)
 	}
 	pair := func(hostReads bool) (host, child *os.File) {
@@ -194,6 +195,7 @@ func (d *Driver) openPipes(r *run) (*pipes, error) {
 	p.errR, errW = pair(true)
 	p.statusR, statusW = pair(true)
 	p.wsW, wsR = pair(false)
+	p.release, p.in = pair(false)
 	if err != nil {
 		return fail(err)
 	}
@@ -207,40 +209,25 @@ func (d *Driver) openPipes(r *run) (*pipes, error) {
 		p.wsW = nil
 	}
 	p.extra = []*os.File{seccompR, wsR, statusW}
-	cgFiles, err := r.cg.joinFiles()
-	if err != nil {
-		return fail(err)
-	}
-	p.child = append(p.child, cgFiles...)
-	p.extra = append(p.extra, cgFiles...)
-	p.child = append(p.child, outW, errW)
+	p.out, p.err = outW, errW
 	return p, nil
 }
 
 // command builds the trampoline process of a run in slot.
 func (d *Driver) command(r *run, p *pipes, slot int) (*exec.Cmd, error) {
-	spec := trampolineSpec{
-		Bwrap:   d.opts.Bwrap,
-		Args:    d.bwrapArgs(mustRuntime(r.job.Runtime), r.job.Limits, r.job.Workspace != nil, r.job.Command),
-		Rlimits: rlimits(r.job.Limits),
-	}
-	for fd := fdCgroups; fd < fdSeccomp+len(p.extra); fd++ {
-		spec.CgroupFDs = append(spec.CgroupFDs, fd)
-	}
-	arg, err := json.Marshal(spec)
-	if err != nil {
-		return nil, err
-	}
+	args := d.bwrapArgs(mustRuntime(r.job.Runtime), r.job.Limits, r.job.Workspace != nil, r.job.Command)
+	argv := append([]string{trampolineName, "-c", trampolineScript, trampolineName, d.opts.Bwrap}, args...)
 	uid := uint32(d.opts.BaseUID + slot)
 	cmd := &exec.Cmd{
-		Path: d.helper,
-		Args: []string{d.helper, trampolineRole, string(arg)},
+		Path: trampolineShell,
+		Args: argv,
 		// Never nil: a nil Env would hand the server's environment,
 		// secrets included, to the sandbox's /proc/1/environ.
 		Env:        []string{"PATH=/usr/bin:/bin"},
 		Dir:        "/",
-		Stdout:     p.child[len(p.child)-2],
-		Stderr:     p.child[len(p.child)-1],
+		Stdin:      p.in,
+		Stdout:     p.out,
+		Stderr:     p.err,
 		ExtraFiles: p.extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			// An unprivileged host uid per slot: bwrap run as root would
@@ -257,7 +244,16 @@ func mustRuntime(name string) sandbox.Runtime {
 	return rt
 }
 
+// rlimit is one resource limit the init sets, soft and hard alike.
+type rlimit struct {
+	Resource int    `json:"resource"`
+	Value    uint64 `json:"value"`
+}
+
 // rlimits are per-process backstops; the cgroups are the real limits.
+// The init sets them on itself before it starts the command, so the
+// command and everything it starts inherit them and, without
+// capabilities, cannot raise them.
 func rlimits(l sandbox.Limits) []rlimit {
 	cpu := uint64(math.Ceil(l.CPUTime.Seconds())) + 1
 	// Above pids.max, so the cgroup, which counts refusals, trips first.
@@ -286,6 +282,12 @@ func (d *Driver) execute(ctx context.Context, r *run, slot int) (sandbox.Result,
 	err = cmd.Start()
 	p.closeChild()
 	if err != nil {
+		closeAll([]*os.File{p.outR, p.errR, p.statusR, p.wsW, p.release})
+		return sandbox.Result{}, fmt.Errorf("start sandbox: %w", err)
+	}
+	if err := admit(r.cg, cmd.Process.Pid, p.release); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		closeAll([]*os.File{p.outR, p.errR, p.statusR, p.wsW})
 		return sandbox.Result{}, fmt.Errorf("start sandbox: %w", err)
 	}

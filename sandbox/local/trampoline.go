@@ -1,78 +1,56 @@
 package local
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-
-	"golang.org/x/sys/unix"
 )
 
-// Role markers in argv[1]. The driver re-executes its own binary in one
-// of two roles: the trampoline on the host, and the init inside bwrap.
-const (
-	trampolineRole = "__devmesh_sandbox_trampoline__"
-	initRole       = "__devmesh_sandbox_init__"
-)
+// initRole is the role marker in argv[1]: the driver re-executes its
+// own binary as the init inside bwrap.
+const initRole = "__devmesh_sandbox_init__"
 
-// MaybeRunTrampoline runs the sandbox helper roles of this binary and
-// never returns when the process was started as one; otherwise it
-// returns at once. Every program that creates a local Driver must call
-// it first thing in main (and in TestMain for tests), before flags,
-// logging or anything else that could reveal host state to a process
-// that is about to become untrusted.
+// MaybeRunTrampoline runs the sandbox init role of this binary and never
+// returns when the process was started as one; otherwise it returns at
+// once. Every program that creates a local Driver must call it first
+// thing in main (and in TestMain for tests), before flags, logging or
+// anything else that could reveal host state to a process that is about
+// to become untrusted.
 func MaybeRunTrampoline() {
 	if len(os.Args) < 3 {
 		return
 	}
-	switch os.Args[1] {
-	case trampolineRole:
-		os.Exit(runTrampoline(os.Args[2]))
-	case initRole:
+	if os.Args[1] == initRole {
 		os.Exit(runInit(os.Args[2]))
 	}
 }
 
-// trampolineSpec is what the driver tells the trampoline, as JSON in
-// argv. It holds no secrets: argv is visible to every host user.
-type trampolineSpec struct {
-	// CgroupFDs are open cgroup.procs files to join, by fd number.
-	CgroupFDs []int `json:"cgroup_fds"`
-	// Rlimits are per-process backstops behind the cgroup limits.
-	Rlimits []rlimit `json:"rlimits"`
-	Bwrap   string   `json:"bwrap"`
-	Args    []string `json:"args"`
-}
+// trampolineShell starts every run. It runs on the host as the slot's
+// unprivileged uid and blocks on its stdin, a pipe from the driver,
+// until the driver has moved it into the run's cgroups; only then does
+// it become bwrap. Every process bwrap ever
+// creates is therefore counted and killable. A closed pipe without the
+// go-ahead (the driver failed) ends it before bwrap starts. Only shell
+// builtins run, so the trampoline forks nothing; a shell starts in a
+// fraction of a Go program's time.
+const trampolineShell = "/bin/sh"
 
-type rlimit struct {
-	Resource int    `json:"resource"`
-	Value    uint64 `json:"value"`
-}
+const trampolineScript = `read -r go && exec "$@" </dev/null`
 
-// runTrampoline runs on the host as the slot's unprivileged uid (the
-// driver sets the credentials). It moves itself into the run's cgroups
-// before anything else, so every process bwrap ever creates is counted
-// and killable; it then sets the rlimits and becomes bwrap.
-func runTrampoline(arg string) int {
-	var s trampolineSpec
-	if err := json.Unmarshal([]byte(arg), &s); err != nil {
-		return fail("trampoline: decode spec: %v", err)
+// trampolineName is the trampoline's $0, as seen in ps and errors.
+const trampolineName = "devmesh-sandbox-trampoline"
+
+// admit moves the blocked trampoline pid into the run's cgroups and
+// lets it exec bwrap by writing to release, which it closes in every
+// case.
+func admit(cg *runCgroup, pid int, release *os.File) error {
+	defer release.Close()
+	if err := cg.join(pid); err != nil {
+		return err
 	}
-	for _, fd := range s.CgroupFDs {
-		if _, err := unix.Write(fd, []byte("0")); err != nil {
-			return fail("trampoline: join cgroup: %v", err)
-		}
-		unix.Close(fd)
+	if _, err := release.Write([]byte("\n")); err != nil {
+		return fmt.Errorf("release trampoline: %w", err)
 	}
-	for _, r := range s.Rlimits {
-		lim := unix.Rlimit{Cur: r.Value, Max: r.Value}
-		if err := unix.Setrlimit(r.Resource, &lim); err != nil {
-			return fail("trampoline: set rlimit %d: %v", r.Resource, err)
-		}
-	}
-	argv := append([]string{s.Bwrap}, s.Args...)
-	err := unix.Exec(s.Bwrap, argv, os.Environ())
-	return fail("trampoline: exec %q: %v", s.Bwrap, err)
+	return nil
 }
 
 // fail reports a helper failure on stderr, which the driver captures,
