@@ -1,5 +1,5 @@
 // Command helper is a minimal sandbox helper binary: it only runs the
-// local driver's trampoline and init roles. Benchmarks build it to
+// local driver's init role. Benchmarks build it to
 // measure a run without the start-up cost of a large binary.
 package main
 
