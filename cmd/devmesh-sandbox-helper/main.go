@@ -1,9 +1,10 @@
 // Command devmesh-sandbox-helper is the small binary the local sandbox
-// driver re-executes twice per run, as the trampoline that joins the
-// run's cgroups and as the init inside the sandbox. devmesh can play both
-// roles itself, but its Kubernetes, Azure and telemetry dependencies run
-// init functions that cost milliseconds at every start; when this helper
-// sits next to the devmesh binary, the driver uses it instead.
+// driver starts as the init inside every sandbox: it unpacks the
+// workspace, sets the run's rlimits, runs the command and reaps orphans.
+// devmesh can play that role itself, but its Kubernetes, Azure and
+// telemetry dependencies run init functions that cost milliseconds at
+// every start; when this helper sits next to the devmesh binary, the
+// driver uses it instead.
 package main
 
 import (
