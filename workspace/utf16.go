@@ -33,6 +33,14 @@ func byteOffsets(s string, pos []int) ([]int, int, error) {
 	units, b := 0, 0
 	for i, p := range pos {
 		for units < p && b < len(s) {
+			// ASCII is one byte and one UTF-16 unit: the common case
+			// needs no decoding.
+			if s[b] < utf8.RuneSelf {
+				n := asciiRun(s[b:min(len(s), b+p-units)])
+				units += n
+				b += n
+				continue
+			}
 			r, size := utf8.DecodeRuneInString(s[b:])
 			units += runeUnits(r)
 			b += size
@@ -47,4 +55,20 @@ func byteOffsets(s string, pos []int) ([]int, int, error) {
 		out[i] = b
 	}
 	return out, -1, nil
+}
+
+// asciiRun returns the length of the ASCII prefix of s, reading eight
+// bytes at a time where it can.
+func asciiRun(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for ; i < len(s) && s[i] < utf8.RuneSelf; i++ {
+	}
+	return i
 }
