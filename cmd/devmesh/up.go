@@ -84,7 +84,7 @@ func printWelcome(env *cmdEnv, a *app.App, seed app.SeedResult) {
 	} else if seed.OwnerEmail != "" {
 		fmt.Fprintf(w, "\nSign in as %s with the password printed on first start.\n", seed.OwnerEmail)
 	}
-	fmt.Fprintf(w, "  curl -k -X POST %s/api/v1/login -d '{\"email\":\"%s\",\"password\":\"...\"}'\n\n", a.Cfg.URL(), seed.OwnerEmail)
+	fmt.Fprintf(w, "  curl -k %s/api/v1/login -H 'Content-Type: application/json' -d '{\"email\":\"%s\",\"password\":\"...\"}'\n\n", a.Cfg.URL(), seed.OwnerEmail)
 }
 
 // startRunner runs a runner in this process on the configured
