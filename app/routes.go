@@ -9,6 +9,7 @@ import (
 	"github.com/devmesh/devmesh/audit"
 	"github.com/devmesh/devmesh/runner"
 	"github.com/devmesh/devmesh/server"
+	"github.com/devmesh/devmesh/workspace"
 )
 
 // SecurityContact is where vulnerability reports go; security.txt and
@@ -39,7 +40,9 @@ func (a *App) build(ctx context.Context) error {
 
 	a.Server = server.New(a.Log, a.Auth)
 	a.Server.Handle(a.Auth.Routes()...)
-	a.Server.Handle(audit.NewAPI(a.Audit).Routes()...)
+	logAPI := audit.NewAPI(a.Audit)
+	logAPI.UseSnapshots(audit.BlobSnapshots{Blobs: a.Blobs, Limits: workspace.DefaultLimits()})
+	a.Server.Handle(logAPI.Routes()...)
 	runs, err := runner.NewAPI(runner.APIDeps{DB: a.DB, Blobs: a.Blobs, Audit: a.Audit, Log: a.Log})
 	if err != nil {
 		return err

@@ -24,6 +24,9 @@ func NewAPI(l *Log) *API {
 	return &API{log: l, replayer: NewReplayer(l.db, workspace.DefaultLimits())}
 }
 
+// UseSnapshots lets replays start from stored workspace snapshots.
+func (a *API) UseSnapshots(l SnapshotLoader) { a.replayer.UseSnapshots(l) }
+
 // Routes returns the route table; the server checks audience and role
 // before each handler runs.
 func (a *API) Routes() []server.Route {
