@@ -205,6 +205,9 @@ func (a *API) ingest(w http.ResponseWriter, r *http.Request) error {
 	for i, ack := range acks {
 		resp.Acks[i] = IngestAck{ID: events[i].ID, Index: ack.Index, Seq: ack.Seq}
 	}
+	if n := len(acks); n > 0 && crossesSnapshotMark(acks[0].Seq, acks[n-1].Seq) {
+		a.snapshotAfter(p.SubmissionID, acks[n-1].Seq)
+	}
 	return server.WriteJSON(w, http.StatusOK, resp)
 }
 

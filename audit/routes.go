@@ -3,6 +3,7 @@ package audit
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/devmesh/devmesh/internal/errs"
 	"github.com/devmesh/devmesh/server"
@@ -17,6 +18,8 @@ type API struct {
 	log      *Log
 	replayer *Replayer
 	edits    editLocks
+	// snapshotting is held while a periodic snapshot is being written.
+	snapshotting sync.Mutex
 }
 
 // NewAPI returns the routes of l. l must have a Signer.

@@ -5,14 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gocloud.dev/secrets/localsecrets"
 
 	"github.com/devmesh/devmesh/blob"
+	"github.com/devmesh/devmesh/server"
 	"github.com/devmesh/devmesh/store"
 	"github.com/devmesh/devmesh/store/storetest"
 	"github.com/devmesh/devmesh/workspace"
@@ -185,7 +189,10 @@ func TestSnapshotBuiltBeforeInterleavedEdits(t *testing.T) {
 	l := Open(db, Options{Signer: testSigner(t)})
 	defer l.Close()
 	model := workspace.NewTree(workspace.DefaultLimits())
-	var at8 workspace.Digest
+	var (
+		at8     workspace.Digest
+		entries []Entry
+	)
 	for seq := 1; seq <= 2000; seq++ {
 		op := workspace.Op{Op: workspace.OpCreate, File: "a.txt", Content: "x"}
 		if seq > 1 {
@@ -195,10 +202,8 @@ func TestSnapshotBuiltBeforeInterleavedEdits(t *testing.T) {
 			t.Fatal(err)
 		}
 		payload, _ := json.Marshal(op)
-		if _, err := l.Append(t.Context(), Entry{SubmissionID: "sub_race", Kind: KindEditorOps,
-			Actor: ActorCandidate, ClientID: fmt.Sprint(seq), Payload: payload}); err != nil {
-			t.Fatal(err)
-		}
+		entries = append(entries, Entry{SubmissionID: "sub_race", Kind: KindEditorOps,
+			Actor: ActorCandidate, ClientID: fmt.Sprint(seq), Payload: payload})
 		if seq == 1500 {
 			archive, d, _ := workspace.Archive(model)
 			bd, _ := blob.ParseDigest(d.String())
@@ -207,6 +212,9 @@ func TestSnapshotBuiltBeforeInterleavedEdits(t *testing.T) {
 			}
 			at8 = d
 		}
+	}
+	if _, err := l.Append(t.Context(), entries...); err != nil {
+		t.Fatal(err)
 	}
 	// The run built at 1500 appends its snapshot only now, at 2001.
 	payload, _ := json.Marshal(Snapshot{Digest: at8, Seq: 1500})
@@ -234,5 +242,75 @@ func TestSnapshotBuiltBeforeInterleavedEdits(t *testing.T) {
 	_, err := NewReplayer(db, workspace.DefaultLimits()).Replay(t.Context(), "sub_race", 2002)
 	if err == nil || !strings.Contains(err.Error(), "snapshot at seq 2002") {
 		t.Fatalf("replay over a false snapshot: %v; want an error naming seq 2002", err)
+	}
+}
+
+// TestIngestLeavesPeriodicSnapshots checks the ingest path writes a
+// snapshot of its own each SnapshotEvery events, rebuilt from the log,
+// so replay can start near any point without any run.
+func TestIngestLeavesPeriodicSnapshots(t *testing.T) {
+	db := storetest.MustOpen(t, filepath.Join(t.TempDir(), "devmesh.db"))
+	blobs := mustSnapshotStore(t)
+	l := mustLog(t, db, Options{Signer: testSigner(t)})
+	_, sub := mustOpenSubmission(t, db, "hash-snap")
+	api := NewAPI(l)
+	api.UseSnapshots(BlobSnapshots{Blobs: blobs, Limits: workspace.DefaultLimits()})
+	s := server.New(slog.New(slog.DiscardHandler), fakeAuth{})
+	s.Handle(api.Routes()...)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	e := &env{db: db, log: l, url: ts.URL, sub: sub}
+
+	model := workspace.NewTree(workspace.DefaultLimits())
+	seq := 0
+	for batch := 0; seq < SnapshotEvery+300; batch++ {
+		var req IngestRequest
+		for range 400 {
+			seq++
+			op := workspace.Op{Op: workspace.OpCreate, File: "a.txt", Content: "a"}
+			if seq > 1 {
+				op = workspace.Op{File: "a.txt", Changes: []workspace.Change{{From: 0, To: 0, Insert: "b"}}}
+			}
+			if err := model.Apply(op); err != nil {
+				t.Fatal(err)
+			}
+			payload, _ := json.Marshal(op)
+			req.Events = append(req.Events, ClientEvent{ID: fmt.Sprint(seq), Kind: KindEditorOps, Payload: payload})
+		}
+		if st, body := e.do(t, "POST", "/api/v1/session/events", "candidate:"+sub, req, nil); st != 200 {
+			t.Fatalf("ingest: %d %s", st, body)
+		}
+	}
+	// The snapshot is written in the background: wait for it, bounded.
+	deadline := time.Now().Add(10 * time.Second)
+	var snap Snapshot
+	for {
+		var payload string
+		err := db.SQL.QueryRow(`SELECT payload FROM audit_events WHERE submission_id = ? AND kind = ?`,
+			sub, string(KindWorkspaceSnapshot)).Scan(&payload)
+		if err == nil {
+			json.Unmarshal([]byte(payload), &snap)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no periodic snapshot appeared within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if snap.Seq < SnapshotEvery {
+		t.Fatalf("snapshot built at seq %d, want at or past %d", snap.Seq, SnapshotEvery)
+	}
+	rp := NewReplayer(db, workspace.DefaultLimits())
+	want, err := rp.Replay(t.Context(), sub, snap.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := BlobSnapshots{Blobs: blobs, Limits: workspace.DefaultLimits()}.LoadSnapshot(t.Context(), sub, snap.Digest)
+	if err != nil || !got.Equal(want) {
+		t.Fatalf("stored snapshot equal to the log's state at %d: %v (%v)", snap.Seq, err == nil && got.Equal(want), err)
+	}
+	final, err := NewReplayer(db, workspace.DefaultLimits()).Replay(t.Context(), sub, int64(seq)+1)
+	if err != nil || !final.Equal(model) {
+		t.Fatalf("replay past the snapshot: %v", err)
 	}
 }
