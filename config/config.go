@@ -115,6 +115,9 @@ type Sandbox struct {
 	RuntimeClass string `yaml:"runtime_class"`
 	// ACA configures the Azure Container Apps Jobs driver.
 	ACA ACA `yaml:"aca"`
+	// Images are the container images of the runtimes (python, go, node)
+	// for the remote drivers, each pinned by digest (repo@sha256:...).
+	Images map[string]string `yaml:"images"`
 }
 
 // ACA names the pre-created Container Apps Job and its companions.

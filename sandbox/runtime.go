@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/devmesh/devmesh/internal/errs"
 )
@@ -28,16 +29,19 @@ var baseEnv = []string{
 	"USER=sandbox",
 }
 
-// Runtimes lists the profiles a task may name. Image digests are placeholders
-// until the runtime images are published by the release pipeline.
+// Runtimes lists the profiles a task may name. The Image references are
+// placeholders with an all-zero digest, used by tests of the remote
+// drivers: no runtime image is published yet, so a deployment must pin
+// its own in the sandbox.images setting, and devmesh refuses to start a
+// remote driver while any runtime still names a placeholder.
 var Runtimes = map[string]Runtime{
 	"python": {
 		Name:  "python",
 		Binds: []string{"/usr"},
 		Env: append(slices.Clone(baseEnv),
 			"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"),
-		// TODO: publish devmesh runtime images and pin their real digests;
-		// today these references name the upstream base images.
+		// TODO: publish devmesh runtime images and pin their real digests
+		// here; until then operators pin theirs in sandbox.images.
 		Image: "docker.io/library/python:3.11-slim@sha256:" +
 			"0000000000000000000000000000000000000000000000000000000000000000",
 	},
@@ -69,4 +73,10 @@ func LookupRuntime(name string) (Runtime, error) {
 			"unknown runtime %q: want python, go or node", name)
 	}
 	return r, nil
+}
+
+// PlaceholderImage reports whether image carries the all-zero digest of
+// the built-in references, which names no real image.
+func PlaceholderImage(image string) bool {
+	return strings.HasSuffix(image, "@sha256:"+strings.Repeat("0", 64))
 }

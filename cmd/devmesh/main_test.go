@@ -204,3 +204,16 @@ func TestKeysRotateBlobKEK(t *testing.T) {
 		t.Fatalf("new key file: %v", err)
 	}
 }
+
+func TestRemoteDriversRefusePlaceholderImages(t *testing.T) {
+	for _, driver := range []string{"kubernetes", "aca"} {
+		env := map[string]string{"DEVMESH_SANDBOX_DRIVER": driver}
+		var out, errb bytes.Buffer
+		err := run(t.Context(), []string{"sandbox", "check"}, strings.NewReader(""), &out, &errb,
+			func(k string) string { return env[k] })
+		code := exitCode(err, &errb)
+		if code == 0 || !strings.Contains(errb.String(), "sandbox.images: pin an image by digest for runtime go, node, python") {
+			t.Errorf("%s: exit %d, stderr %q; want a refusal naming sandbox.images", driver, code, errb.String())
+		}
+	}
+}

@@ -30,6 +30,8 @@ type Config struct {
 	ManagedIdentityClientID string `json:"managed_identity_client_id"`
 	// MaxWallTime is the longest wall limit a task may ask for.
 	MaxWallTime time.Duration `json:"max_wall_time"`
+	// Images are the runtime images by runtime name, pinned by digest.
+	Images map[string]string `json:"images"`
 }
 
 // DefaultConfig returns a Config with every optional field set.
@@ -83,7 +85,7 @@ func Open(c Config, log *slog.Logger) (*Driver, error) {
 		Logger: log, SubscriptionID: c.SubscriptionID,
 		ResourceGroup: c.ResourceGroup, JobName: c.JobName,
 		Credential: cred, Stager: stager, FetchImage: c.FetchImage,
-		MaxWallTime: c.MaxWallTime,
+		MaxWallTime: c.MaxWallTime, Images: c.Images,
 	}
 	if c.LogAnalyticsWorkspaceID != "" {
 		opts.Logs, err = NewLogAnalytics(LogAnalyticsOptions{

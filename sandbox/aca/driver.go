@@ -44,6 +44,9 @@ type Options struct {
 	// unpacks the workspace; it must be pinned by digest and provide
 	// sh, wget and tar (busybox does). Required.
 	FetchImage string
+	// Images overrides the image of a runtime, by runtime name; each must
+	// be pinned by digest.
+	Images map[string]string
 	// MainContainer and InitContainer are the container names in the
 	// job's template; the override uses the same names so that the
 	// job's workspace volume mounts apply. Defaults "run" and "fetch".

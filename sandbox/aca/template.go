@@ -62,8 +62,12 @@ func resources(memory int64) (cpu float64, mem string, err error) {
 // template builds the per-run override of the job's template.
 func (d *Driver) template(job sandbox.Job, rt sandbox.Runtime, url secret.String) (
 	*armappcontainers.JobExecutionTemplate, error) {
-	if !pinned(rt.Image) {
-		return nil, fmt.Errorf("runtime %q image %q is not pinned by digest", rt.Name, rt.Image)
+	image := rt.Image
+	if img, ok := d.opts.Images[rt.Name]; ok {
+		image = img
+	}
+	if !pinned(image) {
+		return nil, fmt.Errorf("runtime %q image %q is not pinned by digest", rt.Name, image)
 	}
 	cpu, mem, err := resources(job.Limits.MemoryBytes)
 	if err != nil {
@@ -76,7 +80,7 @@ func (d *Driver) template(job sandbox.Job, rt sandbox.Runtime, url secret.String
 	}
 	main := &armappcontainers.JobExecutionContainer{
 		Name:      to.Ptr(d.opts.MainContainer),
-		Image:     to.Ptr(rt.Image),
+		Image:     to.Ptr(image),
 		Command:   to.SliceOfPtrs("/bin/sh", "-c", runScript, "devmesh-run"),
 		Args:      to.SliceOfPtrs(job.Command...),
 		Env:       env,
