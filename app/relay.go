@@ -90,7 +90,16 @@ func (p *taskPolicies) Policy(ctx context.Context, sub string) (relay.Policy, er
 	if err != nil {
 		return relay.Policy{}, err
 	}
+	s, err := p.app.DB.SubmissionByID(ctx, sub)
+	if err != nil {
+		return relay.Policy{}, err
+	}
 	pol := relay.Policy{Budget: m.AI.TokenBudget, Models: m.AI.Models}
+	if s.DeadlineAt == nil {
+		// Not open yet: no deadline to cache.
+		return pol, nil
+	}
+	pol.Deadline = *s.DeadlineAt
 	p.cache.Store(sub, pol)
 	return pol, nil
 }

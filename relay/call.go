@@ -91,6 +91,9 @@ func (rl *Relay) prepare(r *http.Request, sub string, f format) (*call, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !p.Deadline.IsZero() && !rl.now().Before(p.Deadline) {
+		return nil, errs.E(errs.Conflict, "the session's time is up: the assistant is closed")
+	}
 	m, err := rl.model(p, req.Model)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,9 @@ import (
 type Policy struct {
 	Budget int64
 	Models []string
+	// Deadline ends the submission's session; after it the relay refuses
+	// requests. Zero means none.
+	Deadline time.Time
 }
 
 // Policies looks up the policy of a submission. The server wires it to

@@ -116,6 +116,11 @@ func (a *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// After the deadline the workspace is frozen (the log refuses edits)
+	// and only submit remains; no more candidate code runs.
+	if sub.DeadlineAt != nil && !a.db.Now().Before(*sub.DeadlineAt) {
+		return errs.E(errs.Conflict, "the session's time is up: submit to finish")
+	}
 	req, err := decodeRunRequest(r)
 	if err != nil {
 		return err
