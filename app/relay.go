@@ -15,6 +15,7 @@ import (
 	"github.com/devmesh/devmesh/internal/secret"
 	"github.com/devmesh/devmesh/ledger"
 	"github.com/devmesh/devmesh/relay"
+	"github.com/devmesh/devmesh/store"
 	"github.com/devmesh/devmesh/task"
 )
 
@@ -106,16 +107,26 @@ func (p *taskPolicies) Policy(ctx context.Context, sub string) (relay.Policy, er
 
 // manifestOf returns the task manifest of a submission from the database.
 func (a *App) manifestOf(ctx context.Context, subID string) (task.Manifest, error) {
-	var m task.Manifest
 	sub, err := a.DB.SubmissionByID(ctx, subID)
 	if err != nil {
-		return m, err
+		return task.Manifest{}, err
 	}
+	return a.manifestFor(ctx, sub)
+}
+
+// taskRow returns the task row of sub's assessment.
+func (a *App) taskRow(ctx context.Context, sub store.Submission) (store.Task, error) {
 	asm, err := a.DB.Assessment(ctx, sub.OrgID, sub.AssessmentID)
 	if err != nil {
-		return m, err
+		return store.Task{}, err
 	}
-	t, err := a.DB.Task(ctx, sub.OrgID, asm.TaskID)
+	return a.DB.Task(ctx, sub.OrgID, asm.TaskID)
+}
+
+// manifestFor returns the manifest of sub's task, as stored with the task.
+func (a *App) manifestFor(ctx context.Context, sub store.Submission) (task.Manifest, error) {
+	var m task.Manifest
+	t, err := a.taskRow(ctx, sub)
 	if err != nil {
 		return m, err
 	}

@@ -45,16 +45,8 @@ func (a *App) openAuth(ctx context.Context) (*auth.Service, error) {
 
 // sessionLength is the task's session duration for a submission.
 func (a *App) sessionLength(ctx context.Context, sub store.Submission) (time.Duration, error) {
-	asm, err := a.DB.Assessment(ctx, sub.OrgID, sub.AssessmentID)
+	m, err := a.manifestFor(ctx, sub)
 	if err != nil {
-		return 0, err
-	}
-	t, err := a.DB.Task(ctx, sub.OrgID, asm.TaskID)
-	if err != nil {
-		return 0, err
-	}
-	var m task.Manifest
-	if err := json.Unmarshal(t.Manifest, &m); err != nil {
 		return 0, err
 	}
 	return time.Duration(m.SessionDuration), nil
@@ -63,11 +55,7 @@ func (a *App) sessionLength(ctx context.Context, sub store.Submission) (time.Dur
 // taskOf returns the task bundle of a submission, read from blob storage
 // and verified against its digest.
 func (a *App) taskOf(ctx context.Context, sub store.Submission) (*task.Bundle, error) {
-	asm, err := a.DB.Assessment(ctx, sub.OrgID, sub.AssessmentID)
-	if err != nil {
-		return nil, err
-	}
-	t, err := a.DB.Task(ctx, sub.OrgID, asm.TaskID)
+	t, err := a.taskRow(ctx, sub)
 	if err != nil {
 		return nil, err
 	}
