@@ -128,14 +128,13 @@ var anthropicStops = map[string]StopReason{"end_turn": StopEnd, "stop_sequence":
 
 // anthropicStream turns Messages stream events into relay events.
 type anthropicStream struct {
-	body    io.ReadCloser
-	sse     *sseReader
-	key     secret.String
-	pending []Event
-	done    bool
-	blocks  map[int]int // content block index -> tool call index
-	tools   int
-	usage   msgUsage
+	body io.ReadCloser
+	sse  *sseReader
+	key  secret.String
+	eventQueue
+	blocks map[int]int // content block index -> tool call index
+	tools  int
+	usage  msgUsage
 	// usageSeen is set by the first message_delta carrying usage: only
 	// then is the output count known.
 	usageSeen bool
@@ -161,19 +160,7 @@ type anthropicEvent struct {
 	} `json:"error"`
 }
 
-func (s *anthropicStream) Next() (Event, error) {
-	for len(s.pending) == 0 {
-		if s.done {
-			return Event{}, io.EOF
-		}
-		if err := s.read(); err != nil {
-			return Event{}, err
-		}
-	}
-	e := s.pending[0]
-	s.pending = s.pending[1:]
-	return e, nil
-}
+func (s *anthropicStream) Next() (Event, error) { return s.next(s.read) }
 
 func (s *anthropicStream) read() error {
 	ev, err := s.sse.Next()

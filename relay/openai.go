@@ -167,8 +167,7 @@ type openaiStream struct {
 	sse      *sseReader
 	provider string
 	key      secret.String
-	pending  []Event
-	done     bool
+	eventQueue
 }
 
 type chatChunk struct {
@@ -185,19 +184,7 @@ type chatChunk struct {
 	} `json:"error"`
 }
 
-func (s *openaiStream) Next() (Event, error) {
-	for len(s.pending) == 0 {
-		if s.done {
-			return Event{}, io.EOF
-		}
-		if err := s.read(); err != nil {
-			return Event{}, err
-		}
-	}
-	e := s.pending[0]
-	s.pending = s.pending[1:]
-	return e, nil
-}
+func (s *openaiStream) Next() (Event, error) { return s.next(s.read) }
 
 func (s *openaiStream) read() error {
 	ev, err := s.sse.Next()

@@ -103,3 +103,26 @@ func (s *sseWriter) send(name string, data []byte) error {
 	}
 	return s.rc.Flush()
 }
+
+// eventQueue holds events a provider stream decoded but has not handed
+// out yet: one upstream message can yield several relay events.
+type eventQueue struct {
+	pending []Event
+	done    bool // the upstream stream ended normally
+}
+
+// next returns the first pending event, calling read for more while
+// there is none; io.EOF once the stream is done and drained.
+func (q *eventQueue) next(read func() error) (Event, error) {
+	for len(q.pending) == 0 {
+		if q.done {
+			return Event{}, io.EOF
+		}
+		if err := read(); err != nil {
+			return Event{}, err
+		}
+	}
+	e := q.pending[0]
+	q.pending = q.pending[1:]
+	return e, nil
+}
