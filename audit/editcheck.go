@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 
 	"github.com/devmesh/devmesh/internal/errs"
@@ -75,15 +76,29 @@ func (a *API) knownClientIDs(ctx context.Context, sub string, events []ClientEve
 	if err != nil {
 		return nil, 0, fmt.Errorf("read last sequence of %q: %w", sub, err)
 	}
-	seen := map[string]bool{}
+	// One query for the whole batch: the ids are bounded by MaxBatchEvents.
+	args := make([]any, 0, len(events)+1)
+	args = append(args, sub)
 	for _, e := range events {
-		var n int
-		err := db.SQL.QueryRowContext(ctx, db.Rebind(`SELECT COUNT(*) FROM audit_events
-			WHERE submission_id = ? AND client_id = ?`), sub, e.ID).Scan(&n)
-		if err != nil {
-			return nil, 0, fmt.Errorf("look up client event %q: %w", e.ID, err)
+		args = append(args, e.ID)
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(events)), ", ")
+	rows, err := db.SQL.QueryContext(ctx, db.Rebind(`SELECT client_id FROM audit_events
+		WHERE submission_id = ? AND client_id IN (`+marks+`)`), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("look up client events of %q: %w", sub, err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, 0, fmt.Errorf("look up client events of %q: %w", sub, err)
 		}
-		seen[e.ID] = n > 0
+		seen[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("look up client events of %q: %w", sub, err)
 	}
 	return seen, last.Int64, nil
 }
