@@ -92,3 +92,20 @@ func TestDatabaseURLFile(t *testing.T) {
 		t.Fatalf("Load = %q, %v", c.DatabaseURL.Reveal(), err)
 	}
 }
+
+func TestBadEnvironmentValuesAreNamed(t *testing.T) {
+	_, err := load(t, nil, map[string]string{
+		"DEVMESH_INSECURE_HTTP":      "maybe",
+		"DEVMESH_INVITE_TTL":         "a week",
+		"DEVMESH_RUNNER_CONCURRENCY": "many",
+	})
+	if err == nil {
+		t.Fatal("Load accepted malformed environment values")
+	}
+	for _, want := range []string{`DEVMESH_INSECURE_HTTP "maybe": want true or false`,
+		`DEVMESH_INVITE_TTL "a week": want a duration`, `DEVMESH_RUNNER_CONCURRENCY "many": want a number`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}

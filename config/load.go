@@ -159,33 +159,25 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	if v := getenv("DEVMESH_DATABASE_URL"); v != "" {
 		c.DatabaseURL = secret.New(v)
 	}
-	if v := getenv("DEVMESH_INSECURE_HTTP"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("DEVMESH_INSECURE_HTTP %q: want true or false", v))
+	// parsed reads name with parse; a bad value is a problem naming the
+	// variable and what it wants, and leaves the setting unchanged.
+	parsed := func(name, want string, parse func(string) error) {
+		if v := getenv(name); v != "" && parse(v) != nil {
+			problems = append(problems, fmt.Errorf("%s %q: want %s", name, v, want))
 		}
-		c.InsecureHTTP = b
 	}
-	if v := getenv("DEVMESH_INSECURE_SANDBOX"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("DEVMESH_INSECURE_SANDBOX %q: want true or false", v))
-		}
-		c.InsecureSandbox = b
+	boolean := func(dst *bool) func(string) error {
+		return func(v string) (err error) { *dst, err = strconv.ParseBool(v); return err }
 	}
-	if v := getenv("DEVMESH_INVITE_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("DEVMESH_INVITE_TTL %q: want a duration such as 168h", v))
-		}
-		c.InviteTTL = d
-	}
-	if v := getenv("DEVMESH_RUNNER_CONCURRENCY"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("DEVMESH_RUNNER_CONCURRENCY %q: want a number", v))
-		}
-		c.RunnerConcurrency = n
-	}
+	parsed("DEVMESH_INSECURE_HTTP", "true or false", boolean(&c.InsecureHTTP))
+	parsed("DEVMESH_INSECURE_SANDBOX", "true or false", boolean(&c.InsecureSandbox))
+	parsed("DEVMESH_INVITE_TTL", "a duration such as 168h", func(v string) (err error) {
+		c.InviteTTL, err = time.ParseDuration(v)
+		return err
+	})
+	parsed("DEVMESH_RUNNER_CONCURRENCY", "a number", func(v string) (err error) {
+		c.RunnerConcurrency, err = strconv.Atoi(v)
+		return err
+	})
 	return errors.Join(problems...)
 }
